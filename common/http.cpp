@@ -1,0 +1,198 @@
+#include "http.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+namespace mux::http {
+
+namespace {
+
+bool is_token_char(char c) {
+    if (c >= '0' && c <= '9') return true;
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Finds the blank line that ends a head. Returns the head length or a parse result.
+ssize_t find_head_end(const char* buf, size_t len) {
+    size_t limit = len < kMaxHeadBytes ? len : kMaxHeadBytes;
+    for (size_t i = 3; i < limit; ++i) {
+        if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+            return static_cast<ssize_t>(i + 1);
+    }
+    return len >= kMaxHeadBytes ? kHeadTooLarge : kIncomplete;
+}
+
+// Splits off one CRLF-terminated line from *rest.
+bool next_line(std::string_view* rest, std::string_view* line) {
+    size_t eol = rest->find("\r\n");
+    if (eol == std::string_view::npos) return false;
+    *line = rest->substr(0, eol);
+    rest->remove_prefix(eol + 2);
+    return true;
+}
+
+bool parse_version(std::string_view v, int* minor) {
+    if (v.size() != 8 || v.substr(0, 7) != "HTTP/1.") return false;
+    if (v[7] != '0' && v[7] != '1') return false;
+    *minor = v[7] - '0';
+    return true;
+}
+
+bool parse_u64(std::string_view s, uint64_t* out) {
+    if (s.empty()) return false;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && end == s.data() + s.size();
+}
+
+struct HeaderEffects {
+    bool saw_close = false;
+    bool saw_keep_alive = false;
+    bool has_content_length = false;
+    uint64_t content_length = 0;
+    bool has_transfer_encoding = false;
+};
+
+// Parses header lines until the blank line, recording what the subset cares about.
+bool parse_headers(std::string_view rest, HeaderEffects* fx) {
+    std::string_view line;
+    while (next_line(&rest, &line)) {
+        if (line.empty()) return true;
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) return false;
+        std::string_view name = line.substr(0, colon);
+        for (char c : name)
+            if (!is_token_char(c)) return false;
+        std::string_view value = trim(line.substr(colon + 1));
+        for (char c : value)
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return false;
+        if (iequals(name, "connection")) {
+            // A comma-separated token list, e.g. "keep-alive, Upgrade".
+            while (!value.empty()) {
+                size_t comma = value.find(',');
+                std::string_view token = trim(value.substr(0, comma));
+                if (iequals(token, "close")) fx->saw_close = true;
+                if (iequals(token, "keep-alive")) fx->saw_keep_alive = true;
+                if (comma == std::string_view::npos) break;
+                value.remove_prefix(comma + 1);
+            }
+        } else if (iequals(name, "content-length")) {
+            if (!parse_u64(value, &fx->content_length)) return false;
+            fx->has_content_length = true;
+        } else if (iequals(name, "transfer-encoding")) {
+            fx->has_transfer_encoding = true;
+        }
+    }
+    return false;
+}
+
+bool keep_alive_for(int minor_version, const HeaderEffects& fx) {
+    if (fx.saw_close) return false;
+    return minor_version == 1 || fx.saw_keep_alive;
+}
+
+}  // namespace
+
+ssize_t parse_request(const char* buf, size_t len, Request* request) {
+    ssize_t head_len = find_head_end(buf, len);
+    if (head_len < 0) {
+        // Refuse a request line that is already wrong without waiting for the whole head.
+        for (size_t i = 0; i < len && buf[i] != ' '; ++i)
+            if (!is_token_char(buf[i])) return kMalformed;
+        return head_len;
+    }
+    std::string_view rest(buf, static_cast<size_t>(head_len));
+    std::string_view line;
+    next_line(&rest, &line);
+    size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || sp1 == 0) return kMalformed;
+    size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return kMalformed;
+    request->method = line.substr(0, sp1);
+    for (char c : request->method)
+        if (!is_token_char(c)) return kMalformed;
+    request->target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    for (char c : request->target)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return kMalformed;
+    if (!parse_version(line.substr(sp2 + 1), &request->minor_version)) return kMalformed;
+
+    HeaderEffects fx;
+    if (!parse_headers(rest, &fx)) return kMalformed;
+    request->keep_alive = keep_alive_for(request->minor_version, fx);
+    request->has_body = fx.has_transfer_encoding || fx.content_length > 0;
+    return head_len;
+}
+
+ssize_t parse_response_head(const char* buf, size_t len, Response* response) {
+    ssize_t head_len = find_head_end(buf, len);
+    if (head_len < 0) {
+        if (len >= 5 && std::memcmp(buf, "HTTP/", 5) != 0) return kMalformed;
+        return head_len;
+    }
+    std::string_view rest(buf, static_cast<size_t>(head_len));
+    std::string_view line;
+    next_line(&rest, &line);
+    // "HTTP/1.1 200 OK"
+    if (line.size() < 12 || line[8] != ' ') return kMalformed;
+    if (!parse_version(line.substr(0, 8), &response->minor_version)) return kMalformed;
+    uint64_t status = 0;
+    if (!parse_u64(line.substr(9, 3), &status) || status < 100 || status > 999) return kMalformed;
+    response->status = static_cast<int>(status);
+
+    HeaderEffects fx;
+    if (!parse_headers(rest, &fx)) return kMalformed;
+    response->keep_alive = keep_alive_for(response->minor_version, fx);
+    response->has_content_length = fx.has_content_length;
+    response->content_length = fx.content_length;
+    return head_len;
+}
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 400: return "Bad Request";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 413: return "Content Too Large";
+        case 431: return "Request Header Fields Too Large";
+        case 501: return "Not Implemented";
+        default: return "Unknown";
+    }
+}
+
+size_t format_response_head(char* out, int status, uint64_t content_length, bool keep_alive,
+                            int minor_version) {
+    // HTTP/1.1 keeps alive unless told; HTTP/1.0 closes unless told. Say only what differs.
+    const char* connection = "";
+    if (!keep_alive && minor_version == 1) connection = "Connection: close\r\n";
+    if (keep_alive && minor_version == 0) connection = "Connection: keep-alive\r\n";
+    std::string_view reason = reason_phrase(status);
+    int n = std::snprintf(out, kMaxResponseHead,
+                          "HTTP/1.%d %d %.*s\r\nServer: muxbench\r\nContent-Type: text/plain\r\n"
+                          "Content-Length: %llu\r\n%s\r\n",
+                          minor_version, status, static_cast<int>(reason.size()), reason.data(),
+                          static_cast<unsigned long long>(content_length), connection);
+    return static_cast<size_t>(n);
+}
+
+bool parse_bytes_target(std::string_view target, uint64_t* n) {
+    constexpr std::string_view prefix = "/bytes/";
+    if (target.substr(0, prefix.size()) != prefix) return false;
+    return parse_u64(target.substr(prefix.size()), n);
+}
+
+}  // namespace mux::http

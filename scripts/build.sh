@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour: build.sh release|sanitize. Binaries land in build*/bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour=${1:-release}
+case "$flavour" in
+  release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  sanitize) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUXBENCH_SANITIZE=ON -DMUXBENCH_BUILD_BENCH=OFF) ;;
+  *) echo "build.sh: flavour must be release or sanitize, not '$flavour'" >&2; exit 2 ;;
+esac
+cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+cmake --build "$dir" -j "$(nproc)"

@@ -1,0 +1,258 @@
+#include "connection.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "http.hpp"
+#include "mux1.hpp"
+
+namespace mux {
+
+namespace {
+// One receive buffer for all connections of a process: a connection owns memory only for
+// a request that is still arriving, so an idle connection costs almost nothing.
+constexpr size_t kReadChunk = 64 * 1024;
+thread_local uint8_t g_read_chunk[kReadChunk];
+
+// Memory above this is returned once a buffer empties, so one large request does not pin
+// memory for the connection's lifetime.
+constexpr size_t kKeepCapacity = 16 * 1024;
+
+void release_if_large(std::vector<uint8_t>& buffer) {
+    if (buffer.capacity() > kKeepCapacity) std::vector<uint8_t>().swap(buffer);
+}
+}  // namespace
+
+Connection::Connection(int fd, const Server& server)
+    : fd_(fd), server_(server), counters_(server.counters()) {}
+
+Connection::~Connection() {
+    close(fd_);
+    ServerCounters::add(counters_.closed);
+}
+
+Next Connection::next() const {
+    if (failed_) return Next::Close;
+    if (pending_output() == 0 && (read_closed_ || close_after_flush_)) return Next::Close;
+    return Next::Keep;
+}
+
+Next Connection::on_readable(ReadMode mode) {
+    while (wants_read()) {
+        IoResult r = read_some(fd_, g_read_chunk, kReadChunk);
+        if (r.status == IoStatus::Retry) break;
+        if (r.status == IoStatus::Closed) {
+            read_closed_ = true;
+            break;
+        }
+        if (r.status == IoStatus::Error) {
+            ServerCounters::add(counters_.resets);
+            failed_ = true;
+            return Next::Close;
+        }
+        ServerCounters::add(counters_.bytes_in, r.bytes);
+        if (in_used_ == in_.size()) {
+            // Common case: nothing buffered, so answer straight from the shared chunk and keep
+            // only an incomplete tail.
+            in_.clear();
+            in_used_ = 0;
+            size_t used = server_.config().proto == Protocol::Mux1
+                              ? answer_mux1(g_read_chunk, r.bytes)
+                              : answer_http(g_read_chunk, r.bytes);
+            if (!close_after_flush_)
+                in_.insert(in_.end(), g_read_chunk + used, g_read_chunk + r.bytes);
+        } else {
+            in_.insert(in_.end(), g_read_chunk, g_read_chunk + r.bytes);
+            answer_buffered_requests();
+        }
+        if (flush() == Next::Close) return Next::Close;
+        if (mode == ReadMode::Once) break;
+    }
+    return next();
+}
+
+Next Connection::on_writable() {
+    if (flush() == Next::Close) return Next::Close;
+    if (wants_read() && in_used_ < in_.size()) {
+        answer_buffered_requests();
+        if (flush() == Next::Close) return Next::Close;
+    }
+    return next();
+}
+
+Next Connection::flush() {
+    while (pending_output() > 0) {
+        IoResult r = write_some(fd_, out_.data() + out_sent_, pending_output());
+        if (r.status == IoStatus::Retry) return Next::Keep;
+        if (r.status != IoStatus::Ok) {
+            ServerCounters::add(counters_.resets);
+            failed_ = true;
+            return Next::Close;
+        }
+        ServerCounters::add(counters_.bytes_out, r.bytes);
+        out_sent_ += r.bytes;
+    }
+    out_.clear();
+    out_sent_ = 0;
+    release_if_large(out_);
+    return next();
+}
+
+void Connection::answer_buffered_requests() {
+    const uint8_t* data = in_.data() + in_used_;
+    size_t len = in_.size() - in_used_;
+    size_t used = server_.config().proto == Protocol::Mux1 ? answer_mux1(data, len)
+                                                           : answer_http(data, len);
+    in_used_ += used;
+    if (close_after_flush_ || in_used_ == in_.size()) {
+        in_.clear();
+        in_used_ = 0;
+        release_if_large(in_);
+    } else if (in_used_ > in_.size() / 2) {
+        in_.erase(in_.begin(), in_.begin() + static_cast<ptrdiff_t>(in_used_));
+        in_used_ = 0;
+    }
+}
+
+void Connection::queue(const void* data, size_t len) {
+    auto* bytes = static_cast<const uint8_t*>(data);
+    out_.insert(out_.end(), bytes, bytes + len);
+}
+
+size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
+    size_t used = 0;
+    while (!close_after_flush_ && pending_output() < kOutputHighWater) {
+        mux1::Header req;
+        ssize_t frame_len =
+            mux1::parse_frame(data + used, len - used, server_.config().max_payload, &req);
+        if (frame_len == mux1::kIncomplete) break;
+        if (frame_len == mux1::kBadMagic) {
+            // Not a mux1 peer: there is no header to answer to.
+            ServerCounters::add(counters_.bad_magic);
+            close_after_flush_ = true;
+            break;
+        }
+        mux1::Header reply = req;
+        uint8_t head[mux1::kHeaderSize];
+        if (frame_len == mux1::kTooLarge) {
+            ServerCounters::add(counters_.too_large);
+            reply.op_or_status = static_cast<uint8_t>(mux1::Status::TooLarge);
+            reply.payload_len = 0;
+            mux1::encode_header(reply, head);
+            queue(head, sizeof head);
+            close_after_flush_ = true;
+            break;
+        }
+        burn_cpu_us(req.work_us);
+        const uint8_t* payload = data + used + mux1::kHeaderSize;
+        used += static_cast<size_t>(frame_len);
+        ServerCounters::add(counters_.requests);
+        auto op = static_cast<mux1::Op>(req.op_or_status);
+        reply.op_or_status = static_cast<uint8_t>(mux1::Status::Ok);
+        if (op == mux1::Op::Echo) {
+            mux1::encode_header(reply, head);
+            queue(head, sizeof head);
+            queue(payload, req.payload_len);
+        } else if (op == mux1::Op::Gen) {
+            reply.payload_len = req.reply_len;
+            mux1::encode_header(reply, head);
+            queue(head, sizeof head);
+            size_t at = out_.size();
+            out_.resize(at + req.reply_len);
+            mux1::fill_gen_payload(req.tag, std::span(out_.data() + at, req.reply_len));
+        } else {
+            ServerCounters::add(counters_.bad_op);
+            reply.op_or_status = static_cast<uint8_t>(mux1::Status::BadOp);
+            reply.payload_len = 0;
+            mux1::encode_header(reply, head);
+            queue(head, sizeof head);
+        }
+    }
+    return used;
+}
+
+size_t Connection::answer_http(const uint8_t* data, size_t len) {
+    size_t used = 0;
+    char head[http::kMaxResponseHead];
+    while (!close_after_flush_ && pending_output() < kOutputHighWater) {
+        http::Request req;
+        ssize_t head_len =
+            http::parse_request(reinterpret_cast<const char*>(data + used), len - used, &req);
+        if (head_len == http::kIncomplete) break;
+        int status = 200;
+        uint64_t body_len = 0;
+        bool body_is_root = false;
+        if (head_len == http::kMalformed) {
+            ServerCounters::add(counters_.http_malformed);
+            status = 400;
+        } else if (head_len == http::kHeadTooLarge) {
+            ServerCounters::add(counters_.http_head_too_large);
+            status = 431;
+        } else if (req.method != "GET" && req.method != "HEAD") {
+            ServerCounters::add(counters_.http_unsupported);
+            status = 405;
+        } else if (req.has_body) {
+            // The subset has no bodies; without reading one we cannot find the next request.
+            ServerCounters::add(counters_.http_unsupported);
+            status = 400;
+        } else if (req.target == "/") {
+            body_len = http::kRootBody.size();
+            body_is_root = true;
+        } else if (!http::parse_bytes_target(req.target, &body_len)) {
+            status = 404;
+        } else if (body_len > server_.config().max_payload) {
+            status = 413;
+            body_len = 0;
+        }
+        bool error = status == 400 || status == 405 || status == 431;
+        bool keep_alive = !error && req.keep_alive;
+        if (error) req.minor_version = 1;
+        if (status != 200) {
+            static constexpr std::string_view kErrorBody = "error\n";
+            body_len = kErrorBody.size();
+            queue(head, http::format_response_head(head, status, body_len, keep_alive,
+                                                   req.minor_version));
+            queue(kErrorBody.data(), kErrorBody.size());
+        } else {
+            queue(head, http::format_response_head(head, status, body_len, keep_alive,
+                                                   req.minor_version));
+            if (req.method == "HEAD") {
+                // Headers only.
+            } else if (body_is_root) {
+                queue(http::kRootBody.data(), http::kRootBody.size());
+            } else {
+                size_t at = out_.size();
+                out_.resize(at + body_len);
+                for (size_t i = 0; i < body_len; ++i) out_[at + i] = http::bytes_body_char(i);
+            }
+        }
+        if (error) {
+            close_after_flush_ = true;
+            break;
+        }
+        used += static_cast<size_t>(head_len);
+        ServerCounters::add(counters_.requests);
+        if (!keep_alive) close_after_flush_ = true;
+    }
+    return used;
+}
+
+void serve_until_closed(Connection& connection) {
+    // A blocking socket would sleep forever in recv; the timeout lets the loop see a stop
+    // request. A timed-out recv or send returns EAGAIN, which the handler treats as Retry.
+    timeval timeout{0, Server::kStopCheckMs * 1000};
+    setsockopt(connection.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(connection.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    while (!Server::stopping()) {
+        Next next = connection.wants_write() ? connection.on_writable()
+                                             : connection.on_readable(ReadMode::Once);
+        if (next == Next::Close) return;
+    }
+}
+
+}  // namespace mux

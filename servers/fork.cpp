@@ -1,0 +1,74 @@
+// Notes about the fork-per-connection model
+// - The parent only accepts; each connection gets a child process that serves it with
+//   plain blocking I/O. No readiness API is involved, and a slow request stalls only its
+//   own connection, never the others: the one model here without head-of-line blocking.
+// - The price is fork itself: copying the page tables and marking memory copy-on-write
+//   (tens to hundreds of microseconds, growing with the parent's size), a process per
+//   connection (kernel stacks, task structs, and every page the child dirties), and a
+//   context switch per request as the scheduler moves between processes. It shows in the
+//   churn scenario (a fork per request) and in memory per connection.
+// - Children inherit the parent's CPU affinity, so all of them compete for the same cores
+//   as the other models do.
+// - Children are reaped with waitpid(WNOHANG) on every pass of the accept loop (which
+//   wakes at least every kStopCheckMs), so no zombie outlives its connection for long.
+//   The counters live in shared memory, so children add to the parent's numbers.
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <unordered_set>
+
+#include "connection.hpp"
+#include "models.hpp"
+
+namespace mux {
+
+namespace {
+void reap_children(std::unordered_set<pid_t>& children, int options) {
+    for (;;) {
+        pid_t pid = waitpid(-1, nullptr, options);
+        if (pid <= 0) return;
+        children.erase(pid);
+    }
+}
+
+[[noreturn]] void serve_in_child(Server& server, int fd) {
+    close(server.listen_fd());
+    // Stop promptly when the parent shuts down; the shared counters are already current.
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    {
+        Connection connection(fd, server);
+        serve_until_closed(connection);
+    }
+    _exit(0);
+}
+}  // namespace
+
+int run_fork(Server& server) {
+    timeval timeout{0, Server::kStopCheckMs * 1000};
+    setsockopt(server.listen_fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::unordered_set<pid_t> children;
+    while (!Server::stopping()) {
+        reap_children(children, WNOHANG);
+        Accepted accepted = server.accept_client(/*nonblocking=*/false);
+        if (accepted.status != AcceptStatus::Ok) continue;
+        pid_t pid = fork();
+        if (pid == 0) serve_in_child(server, accepted.fd);
+        if (pid < 0) ServerCounters::add(server.counters().rejected_fork_failed);
+        if (pid > 0) children.insert(pid);
+        close(accepted.fd);
+    }
+    for (pid_t child : children) kill(child, SIGTERM);
+    while (!children.empty()) {
+        pid_t pid = waitpid(-1, nullptr, 0);
+        if (pid < 0 && errno == ECHILD) break;
+        if (pid > 0) children.erase(pid);
+    }
+    return 0;
+}
+
+}  // namespace mux

@@ -1,0 +1,163 @@
+// muxserver: runs one server model, picked by name at run time, until SIGINT or SIGTERM.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "models.hpp"
+#include "mux1.hpp"
+#include "net.hpp"
+#include "server.hpp"
+
+namespace {
+
+using mux::ServerCounters;
+
+void on_stop_signal(int) { mux::Server::request_stop(); }
+
+void install_signal_handlers() {
+    // No SA_RESTART: a signal interrupts select/poll/epoll_wait so the loop sees the stop.
+    struct sigaction sa{};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    // A peer that vanished must cost an EPIPE, never the process.
+    signal(SIGPIPE, SIG_IGN);
+}
+
+nlohmann::json counters_json(const mux::ServerConfig& config, const ServerCounters& c) {
+    auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+    uint64_t protocol_errors = get(c.bad_magic) + get(c.too_large) + get(c.bad_op) +
+                               get(c.http_malformed) + get(c.http_head_too_large) +
+                               get(c.http_unsupported);
+    return {
+        {"event", "stats"},
+        {"model", config.model},
+        {"proto", config.proto == mux::Protocol::Mux1 ? "mux1" : "http"},
+        {"accepted", get(c.accepted)},
+        {"rejected",
+         {{"fd_setsize", get(c.rejected_fd_setsize)},
+          {"fd_limit", get(c.rejected_fd_limit)},
+          {"fork_failed", get(c.rejected_fork_failed)}}},
+        {"closed", get(c.closed)},
+        {"resets", get(c.resets)},
+        {"requests", get(c.requests)},
+        {"bytes_in", get(c.bytes_in)},
+        {"bytes_out", get(c.bytes_out)},
+        {"protocol_errors", protocol_errors},
+        {"protocol_errors_by_kind",
+         {{"bad_magic", get(c.bad_magic)},
+          {"too_large", get(c.too_large)},
+          {"bad_op", get(c.bad_op)},
+          {"http_malformed", get(c.http_malformed)},
+          {"http_head_too_large", get(c.http_head_too_large)},
+          {"http_unsupported", get(c.http_unsupported)}}},
+    };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"muxserver: one server, seven ways to wait for I/O.\n"
+                 "Prints one JSON line when listening and one JSON line of counters on "
+                 "SIGINT/SIGTERM."};
+    std::string model_name = "epoll-et";
+    std::string proto_name = "mux1";
+    std::string listen_text = "tcp:127.0.0.1:7700";
+    std::string stats_path;
+    uint32_t max_payload = mux::mux1::kDefaultMaxPayload;
+    int backlog = 4096;
+    bool list_models = false;
+
+    std::vector<std::string> model_names;
+    std::string model_help = "Server model:";
+    for (const auto& m : mux::all_models()) {
+        model_names.emplace_back(m.name);
+        model_help += "\n  " + std::string(m.name) + ": " + std::string(m.summary);
+    }
+    app.add_option("--model", model_name, model_help)
+        ->check(CLI::IsMember(model_names))
+        ->capture_default_str();
+    app.add_option("--proto", proto_name, "Protocol: mux1 (binary) or http (HTTP/1.1 subset)")
+        ->check(CLI::IsMember({"mux1", "http"}))
+        ->capture_default_str();
+    app.add_option("--listen", listen_text,
+                   "tcp:HOST:PORT (numeric address; port 0 picks a free port) or unix:PATH")
+        ->capture_default_str();
+    app.add_option("--max-payload", max_payload,
+                   "Largest payload_len/reply_len (mux1) or /bytes/N (http) accepted, in bytes")
+        ->check(CLI::Range(uint32_t{0}, uint32_t{1u << 30}))
+        ->capture_default_str();
+    app.add_option("--backlog", backlog, "listen() backlog, in connections")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--stats", stats_path, "Also write the exit counters line to this file");
+    app.add_flag("--list-models", list_models, "List the models and exit");
+    CLI11_PARSE(app, argc, argv);
+
+    if (list_models) {
+        for (const auto& m : mux::all_models())
+            std::printf("%-12s %.*s\n", std::string(m.name).c_str(),
+                        static_cast<int>(m.summary.size()), m.summary.data());
+        return 0;
+    }
+
+    std::string error;
+    auto endpoint = mux::parse_endpoint(listen_text, &error);
+    if (!endpoint) {
+        std::fprintf(stderr, "muxserver: --listen: %s\n", error.c_str());
+        return 2;
+    }
+    const mux::ModelInfo* model = mux::find_model(model_name);
+    mux::ServerConfig config{model_name,
+                             proto_name == "http" ? mux::Protocol::Http : mux::Protocol::Mux1,
+                             *endpoint, max_payload, backlog};
+
+    uint64_t fd_limit = mux::raise_fd_limit();
+    install_signal_handlers();
+    int listen_fd = mux::listen_on(config.listen, backlog, /*nonblocking=*/false, &error);
+    if (listen_fd < 0) {
+        std::fprintf(stderr, "muxserver: %s\n", error.c_str());
+        return 1;
+    }
+    if (config.listen.kind == mux::Endpoint::Kind::Tcp) config.listen.port = mux::bound_port(listen_fd);
+
+    // Shared with fork children so their requests are counted with the parent's.
+    void* shared = mmap(nullptr, sizeof(ServerCounters), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) {
+        std::perror("muxserver: mmap counters");
+        return 1;
+    }
+    auto* counters = new (shared) ServerCounters();
+
+    int rc;
+    {
+        mux::Server server(config, listen_fd, counters);
+        nlohmann::json ready = {{"event", "listening"},  {"endpoint", config.listen.to_string()},
+                                {"model", config.model}, {"proto", proto_name},
+                                {"pid", getpid()},       {"fd_limit", fd_limit}};
+        std::printf("%s\n", ready.dump().c_str());
+        std::fflush(stdout);
+        rc = model->run(server);
+    }
+    close(listen_fd);
+    if (config.listen.kind == mux::Endpoint::Kind::Unix) unlink(config.listen.path.c_str());
+
+    std::string line = counters_json(config, *counters).dump();
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (!stats_path.empty()) {
+        std::ofstream out(stats_path);
+        out << line << "\n";
+        if (!out) std::fprintf(stderr, "muxserver: could not write --stats %s\n", stats_path.c_str());
+    }
+    return rc;
+}
