@@ -1,0 +1,78 @@
+#include "server_process.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+
+namespace mux::test {
+
+std::string binary_path(const std::string& name) { return std::string(MUX_BIN_DIR) + "/" + name; }
+
+namespace {
+std::string listen_argument(const std::string& listen, std::string* unix_path) {
+    if (listen == "tcp") return "tcp:127.0.0.1:0";
+    static std::atomic<int> sequence{0};
+    *unix_path = (std::filesystem::temp_directory_path() /
+                  ("muxtest-" + std::to_string(getpid()) + "-" + std::to_string(sequence++) + ".sock"))
+                     .string();
+    return "unix:" + *unix_path;
+}
+
+std::vector<std::string> server_argv(const std::string& model, const std::string& proto,
+                                     const std::string& listen, std::vector<std::string> extra) {
+    std::vector<std::string> argv{binary_path("muxserver"), "--model", model, "--proto", proto,
+                                  "--listen", listen};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+}
+}  // namespace
+
+ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
+                             const std::string& listen, std::vector<std::string> extra_args,
+                             SpawnOptions options)
+    : process_(server_argv(model, proto, listen_argument(listen, &unix_path_), std::move(extra_args)),
+               options) {
+    if (!process_.running()) {
+        error_ = "could not start muxserver: " + process_.error();
+        return;
+    }
+    auto line = process_.read_line(std::chrono::seconds(10));
+    if (!line) {
+        error_ = "muxserver printed no listening line within 10 s";
+        return;
+    }
+    auto ready = nlohmann::json::parse(*line, nullptr, false);
+    if (ready.is_discarded() || ready.value("event", "") != "listening") {
+        error_ = "unexpected first line from muxserver: " + *line;
+        return;
+    }
+    auto endpoint = parse_endpoint(ready["endpoint"].get<std::string>(), &error_);
+    if (!endpoint) return;
+    endpoint_ = *endpoint;
+    started_ = true;
+}
+
+ServerProcess::~ServerProcess() { stop(); }
+
+SocketAddress ServerProcess::address() const {
+    std::string ignored;
+    return *resolve(endpoint_, &ignored);
+}
+
+nlohmann::json ServerProcess::stop() {
+    if (stopped_) return stats_;
+    stopped_ = true;
+    process_.stop(std::chrono::seconds(10));
+    std::string rest = process_.read_rest(std::chrono::seconds(2));
+    // The counters are the last line the server prints.
+    while (!rest.empty() && rest.back() == '\n') rest.pop_back();
+    size_t start = rest.rfind('\n');
+    stats_ = nlohmann::json::parse(rest.substr(start == std::string::npos ? 0 : start + 1), nullptr,
+                                   false);
+    if (stats_.is_discarded() || !stats_.is_object()) stats_ = nlohmann::json::object();
+    return stats_;
+}
+
+}  // namespace mux::test

@@ -1,0 +1,42 @@
+// Runs a real muxserver for a test: starts it, waits for its "listening" line, and stops
+// it with SIGTERM at the end of the test, returning its counters line.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "net.hpp"
+#include "subprocess.hpp"
+
+namespace mux::test {
+
+// Path of a binary built by this project (build/bin/NAME).
+std::string binary_path(const std::string& name);
+
+class ServerProcess {
+public:
+    // listen: "tcp" (port 0 on 127.0.0.1) or "unix" (a fresh path under the temp dir).
+    ServerProcess(const std::string& model, const std::string& proto, const std::string& listen,
+                  std::vector<std::string> extra_args = {}, SpawnOptions options = {});
+    ~ServerProcess();
+
+    bool started() const { return started_; }
+    const std::string& error() const { return error_; }
+    const Endpoint& endpoint() const { return endpoint_; }
+    SocketAddress address() const;
+    pid_t pid() const { return process_.pid(); }
+    // Stops the server and returns its counters line (empty object on failure).
+    nlohmann::json stop();
+
+private:
+    Subprocess process_;
+    Endpoint endpoint_;
+    std::string unix_path_;
+    bool started_ = false;
+    bool stopped_ = false;
+    std::string error_;
+    nlohmann::json stats_;
+};
+
+}  // namespace mux::test
