@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# wrk -c100 against every muxserver model (http) and against nginx with one worker, in one
+# run: server pinned to SERVER_CPU, wrk to CLIENT_CPU. Prints requests/s and server CPU
+# microseconds per request, read from /proc (never from the server itself).
+# Usage: bench/peers/http_peers.sh [DURATION_S]    (needs nginx-light and wrk)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${1:-5}
+server_cpu=${SERVER_CPU:-0}
+client_cpu=${CLIENT_CPU:-1}
+bin=build/bin
+hz=$(getconf CLK_TCK)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+measure() {  # name pid port
+  local name=$1 pid=$2 port=$3
+  # Warm up, then measure one window.
+  taskset -c "$client_cpu" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null
+  local before after out rps requests
+  before=$(bash bench/peers/tree_cpu_ticks.sh "$pid")
+  out=$(taskset -c "$client_cpu" wrk -t1 -c100 -d"${duration}s" "http://127.0.0.1:$port/")
+  after=$(bash bench/peers/tree_cpu_ticks.sh "$pid")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  local errors
+  errors=$(grep -E "Socket errors|Non-2xx" <<<"$out" | tr '\n' ' ' || true)
+  awk -v n="$name" -v rps="$rps" -v req="$requests" -v t=$((after - before)) -v hz="$hz" -v e="$errors" \
+    'BEGIN { printf "%-12s %12.0f %16.2f  %s\n", n, rps, t / hz * 1e6 / req, e }'
+}
+
+printf "%-12s %12s %16s\n" server "requests/s" "cpu_us/request"
+for model in $($bin/muxserver --list-models | awk '{print $1}'); do
+  [[ $model == blocking ]] && continue  # serves one of wrk's 100 connections at a time
+  taskset -c "$server_cpu" $bin/muxserver --model "$model" --proto http --listen tcp:127.0.0.1:0 >"$work/ready" &
+  pid=$!
+  for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.05; done
+  port=$(sed -n 's/.*"endpoint":"tcp:127.0.0.1:\([0-9]*\)".*/\1/p' "$work/ready")
+  measure "$model" "$pid" "$port"
+  kill -TERM "$pid"; wait "$pid" >/dev/null || true
+done
+
+if command -v nginx >/dev/null; then
+  port=18080
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$port;
+    location / { default_type text/plain; return 200 "muxbench\n"; }
+  }
+}
+CONF
+  taskset -c "$server_cpu" nginx -c "$work/nginx.conf" -p "$work" &
+  pid=$!
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
+  measure "nginx(1w)" "$pid" "$port"
+  kill -TERM "$pid"; wait "$pid" || true
+fi
