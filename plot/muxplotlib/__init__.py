@@ -1,0 +1,1 @@
+"""muxplot: charts, a one-page report and run-to-run comparisons from muxbench results folders."""

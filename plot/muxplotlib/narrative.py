@@ -1,0 +1,187 @@
+"""Sentences generated from the data: which model led each chart, by how much, and which
+models could not run where. Nothing here is written by hand about particular models."""
+from __future__ import annotations
+
+from .results import METRICS
+from .style import X_LABELS, fmt_num, fmt_ratio, fmt_x, order_models
+
+
+def _x_phrase(x: float, x_name: str) -> str:
+    label = X_LABELS.get(x_name, x_name)
+    if x_name == "rate_per_s":
+        return f"{fmt_x(x)} requests/s offered"
+    return f"{fmt_x(x)} {label if x != 1 else label.rstrip('s')}"
+
+
+def _value(v: float, metric) -> str:
+    return f"{fmt_num(v * metric.scale)} {metric.unit}".rstrip()
+
+
+def _join(names: list) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _ranked(run, scenario: str, metric_key: str, x: float) -> list:
+    """(model, median, entry) best first, over the models that produced this metric at x."""
+    metric = METRICS[metric_key]
+    have = [(e.model, e.metrics[metric_key].median, e) for e in run.scenario(scenario)
+            if e.x_value == x and metric_key in e.metrics]
+    return sorted(have, key=lambda t: -t[1] if metric.higher_is_better else t[1])
+
+
+def _times(a: float, b: float) -> float | None:
+    """How many times better a is than b, for a metric where both are > 0."""
+    if a <= 0 or b <= 0:
+        return None
+    return max(a, b) / min(a, b)
+
+
+def leader_sentence(run, scenario: str, metric_key: str, x: float) -> str:
+    metric = METRICS[metric_key]
+    ranked = _ranked(run, scenario, metric_key, x)
+    if len(ranked) < 2:
+        return ""
+    where = _x_phrase(x, ranked[0][2].x_name)
+    best_word = "highest" if metric.higher_is_better else "lowest"
+    (m1, v1, e1), (m2, v2, _), (mw, vw, _) = ranked[0], ranked[1], ranked[-1]
+    if v1 == vw:
+        return f"At {where} all {len(ranked)} models measured the same {metric.label}, {_value(v1, metric)}."
+    higher = metric.higher_is_better
+    if v1 == v2:
+        tied = [m for m, v, _ in ranked if v == v1]
+        lead = f"{_join(tied)} tied for the {best_word} {metric.label}, {_value(v1, metric)}"
+    else:
+        r = _times(v1, v2)
+        lead = f"{m1} had the {best_word} {metric.label}, {_value(v1, metric)}"
+        if r is None:
+            lead += f"; next was {m2} ({_value(v2, metric)})"
+        elif higher:
+            lead += f": {fmt_ratio(r)} the next best, {m2} ({_value(v2, metric)})"
+        else:
+            lead += f"; the next best, {m2}, was {fmt_ratio(r)} higher ({_value(v2, metric)})"
+    worst = ""
+    rw = _times(v1, vw)
+    if mw not in (m1, m2) and vw != v2:
+        if rw is None:
+            worst = f"; the last was {mw} ({_value(vw, metric)})"
+        elif higher:
+            worst = f", and {fmt_ratio(rw)} the last, {mw} ({_value(vw, metric)})"
+        else:
+            worst = f", and the last, {mw}, {fmt_ratio(rw)} higher ({_value(vw, metric)})"
+    bound = ""
+    if e1.loadgen_bound:
+        bound = (f" {m1}'s point there was loadgen-bound (drawn hollow): the load generator, not the "
+                 f"server, set the limit, so its lead is a lower bound.")
+    return f"At {where}, {lead}{worst}.{bound}"
+
+
+def panel_sentences(run, scenario: str, metric_key: str) -> list:
+    """The leader at the largest x where two models compare, and at the smallest if it differs."""
+    xs = [x for x in run.x_values(scenario) if len(_ranked(run, scenario, metric_key, x)) >= 2]
+    if not xs:
+        return []
+    out = [leader_sentence(run, scenario, metric_key, xs[-1])]
+    if len(xs) > 1:
+        lo, hi = _ranked(run, scenario, metric_key, xs[0]), _ranked(run, scenario, metric_key, xs[-1])
+        if lo[0][0] != hi[0][0]:
+            out.insert(0, leader_sentence(run, scenario, metric_key, xs[0]))
+    return [s for s in out if s]
+
+
+def refusal_sentences(run, scenarios) -> list:
+    """Per model, where it stopped: the first x of a run of refusals or failures, with the reason."""
+    out = []
+    for scenario in scenarios:
+        for model in order_models({e.model for e in run.scenario(scenario)}):
+            series = run.series(scenario, model)
+            bad = [e for e in series if e.status != "ok"]
+            if not bad:
+                continue
+            first = bad[0]
+            where = _x_phrase(first.x_value, first.x_name)
+            if len(bad) == len(series):
+                span = "at every point" if len(series) > 1 else f"at {where}"
+            elif len(bad) > 1 and all(e.status != "ok" for e in series if e.x_value >= first.x_value):
+                span = f"from {where} on"
+            else:
+                span = "at " + ", ".join(_x_phrase(e.x_value, e.x_name) for e in bad)
+            verb = "was refused" if first.status == "refused" else first.status
+            out.append(f"In the {scenario} scenario, {model} {verb} {span} ({first.reason_code}).")
+    return out
+
+
+def retention_sentence(run, scenario: str, metric_key: str) -> str:
+    """For the idle chart: how much of its first value each model kept at its last point."""
+    metric = METRICS[metric_key]
+    kept = []
+    for model in order_models({e.model for e in run.scenario(scenario)}):
+        valued = [e for e in run.series(scenario, model) if metric_key in e.metrics]
+        if len(valued) >= 2 and valued[0].metrics[metric_key].median > 0:
+            first, last = valued[0], valued[-1]
+            kept.append((last.metrics[metric_key].median / first.metrics[metric_key].median, model, first, last))
+    if len(kept) < 2:
+        return ""
+    kept.sort(reverse=True)
+    best, worst = kept[0], kept[-1]
+
+    def say(k):
+        frac, model, first, last = k
+        return (f"{model} kept {frac:.0%} of its {metric.label} from {_x_phrase(first.x_value, first.x_name)} "
+                f"to {_x_phrase(last.x_value, last.x_name)}")
+    return f"{say(best)}; {say(worst)}."
+
+
+def chart_paragraph(chart, run) -> str:
+    sentences = []
+    for panel in chart.panels:
+        if panel.metric in METRICS and run.has_metric(panel.scenario, panel.metric):
+            if len(chart.panels) > 1:
+                got = panel_sentences(run, panel.scenario, panel.metric)
+                sentences += [f"{panel.title[0].upper()}{panel.title[1:]}: {s[0].lower()}{s[1:]}" for s in got]
+            else:
+                sentences += panel_sentences(run, panel.scenario, panel.metric)
+    if chart.name == "idle_connections":
+        s = retention_sentence(run, "idle", "throughput_per_s")
+        if s:
+            sentences.append(s[0].upper() + s[1:])
+    scenarios = list(dict.fromkeys(p.scenario for p in chart.panels))
+    sentences += refusal_sentences(run, scenarios)
+    return " ".join(sentences)
+
+
+def compare_paragraph(chart, rows: list) -> str:
+    """Compare mode: per panel, the largest gain and loss between the runs, and status changes."""
+    sentences = []
+    for panel in chart.panels:
+        metric = METRICS.get(panel.metric)
+        if metric is None:
+            continue
+        cells = [(r, r["metrics"][panel.metric]) for r in rows
+                 if r["scenario"] == panel.scenario and r["metrics"][panel.metric]["better_by"] is not None]
+        if not cells:
+            continue
+        label = panel.title[0].upper() + panel.title[1:]
+        best = max(cells, key=lambda t: t[1]["better_by"])
+        worst = min(cells, key=lambda t: t[1]["better_by"])
+
+        def say(t):
+            r, c = t
+            return (f"{r['model']} at {_x_phrase(r['x_value'], r['x_name'])}, {_value(c['base'], metric)} → "
+                    f"{_value(c['new'], metric)} ({fmt_ratio(c['ratio'])})")
+        if best[1]["better_by"] <= 1.02 and worst[1]["better_by"] >= 1 / 1.02:
+            sentences.append(f"{label}: no model moved by more than 2% between the runs.")
+            continue
+        parts = []
+        if best[1]["better_by"] > 1.02:
+            parts.append(f"the largest gain was {say(best)}")
+        if worst[1]["better_by"] < 1 / 1.02:
+            parts.append(f"the largest loss was {say(worst)}")
+        sentences.append(f"{label}: " + "; ".join(parts) + ".")
+    for scenario in dict.fromkeys(p.scenario for p in chart.panels):
+        for r in rows:
+            if r["scenario"] == scenario and r["base"]["status"] != r["new"]["status"]:
+                code = r["new"].get("reason", r["base"].get("reason", {})).get("code", "")
+                sentences.append(f"{r['model']} at {_x_phrase(r['x_value'], r['x_name'])} was "
+                                 f"{r['base']['status']} in the base run and {r['new']['status']} in the new"
+                                 + (f" ({code})." if code else "."))
+    return " ".join(sentences)

@@ -1,0 +1,216 @@
+"""Reading a results folder: results.json in schema muxbench-results/1 (results/README.md).
+
+Everything a chart needs comes from the summary entries; points are only counted. The
+reader refuses a wrong schema or a malformed entry with one line naming the file and the
+key, and tolerates every metric being absent, since a refused point has none and an older
+run may lack the newer ones.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+SCHEMA = "muxbench-results/1"
+SCENARIOS = ("active", "idle", "latency", "churn", "slow")
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str  # as it reads in a sentence: "throughput"
+    unit: str  # display unit, after scale
+    higher_is_better: bool
+    scale: float = 1.0  # display value = stored value * scale
+
+
+METRICS = {
+    m.key: m
+    for m in (
+        Metric("throughput_per_s", "throughput", "requests/s", True),
+        Metric("latency_p50_us", "p50 latency", "µs", False),
+        Metric("latency_p99_us", "p99 latency", "µs", False),
+        Metric("latency_p999_us", "p99.9 latency", "µs", False),
+        Metric("cpu_us_per_request", "server CPU per request", "µs/request", False),
+        Metric("syscalls_per_request", "syscalls per request", "syscalls/request", False),
+        Metric("context_switches_per_request", "context switches per request", "switches/request", False),
+        Metric("memory_bytes_per_connection", "memory per connection", "KiB/connection", False, 1 / 1024),
+        Metric("jain_index", "Jain's index", "", True),
+        Metric("unserved_connections", "unserved connections", "connections", False),
+        Metric("errors", "errors", "count", False),
+    )
+}
+
+
+class ResultsError(Exception):
+    """A results folder that cannot be read; str() is the one line to show the user."""
+
+
+@dataclass
+class Stat:
+    median: float
+    min: float
+    max: float
+    values: list
+
+    @property
+    def spread(self) -> bool:
+        return len(self.values) > 1 and self.max > self.min
+
+
+@dataclass
+class Entry:
+    scenario: str
+    model: str
+    x_name: str
+    x_value: float
+    repeats: int
+    repeats_ok: int
+    status: str
+    reason_code: str
+    reason_detail: str
+    loadgen_bound: bool
+    metrics: dict = field(default_factory=dict)  # key -> Stat; only metrics that have a median
+
+    def value(self, metric: str):
+        stat = self.metrics.get(metric)
+        return None if stat is None else stat.median
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class _Checker:
+    """Type checks that fail with the file and the JSON path of the offending key."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, where: str, problem: str):
+        raise ResultsError(f"{self.path}: {where}: {problem}")
+
+    def get(self, obj: dict, key: str, kind, where: str, required=True, default=None):
+        if key not in obj or obj[key] is None:
+            if required:
+                self.fail(where, f"missing '{key}'")
+            return default
+        v = obj[key]
+        if kind == "number":
+            ok = _is_number(v)
+        elif kind is bool:
+            ok = isinstance(v, bool)
+        else:
+            ok = isinstance(v, kind)
+        if not ok:
+            want = {"number": "a number", str: "a string", dict: "an object", list: "an array", bool: "true or false"}
+            self.fail(f"{where}.{key}", f"expected {want.get(kind, kind)}, got {json.dumps(v)[:40]}")
+        return v
+
+
+def _read_stat(c: _Checker, raw, where: str):
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        c.fail(where, f"expected an object {{median, min, max, values}}, got {json.dumps(raw)[:40]}")
+    median = c.get(raw, "median", "number", where, required=False)
+    if median is None:
+        return None
+    lo = c.get(raw, "min", "number", where, required=False, default=median)
+    hi = c.get(raw, "max", "number", where, required=False, default=median)
+    values = c.get(raw, "values", list, where, required=False, default=[median])
+    for i, v in enumerate(values):
+        if not _is_number(v):
+            c.fail(f"{where}.values[{i}]", f"expected a number, got {json.dumps(v)[:40]}")
+    return Stat(float(median), float(lo), float(hi), [float(v) for v in values])
+
+
+def _read_entry(c: _Checker, raw, i: int) -> Entry:
+    where = f"summary[{i}]"
+    if not isinstance(raw, dict):
+        c.fail(where, "expected an object")
+    reason = c.get(raw, "reason", dict, where, required=False, default={})
+    metrics_raw = c.get(raw, "metrics", dict, where, required=False, default={})
+    metrics = {}
+    for key, stat_raw in metrics_raw.items():
+        stat = _read_stat(c, stat_raw, f"{where}.metrics.{key}")
+        if stat is not None:
+            metrics[key] = stat
+    status = c.get(raw, "status", str, where)
+    if status not in ("ok", "refused", "failed"):
+        c.fail(f"{where}.status", f"'{status}' is not ok, refused or failed")
+    return Entry(
+        scenario=c.get(raw, "scenario", str, where),
+        model=c.get(raw, "model", str, where),
+        x_name=c.get(raw, "x_name", str, where),
+        x_value=float(c.get(raw, "x_value", "number", where)),
+        repeats=int(c.get(raw, "repeats", "number", where, required=False, default=1)),
+        repeats_ok=int(c.get(raw, "repeats_ok", "number", where, required=False, default=0)),
+        status=status,
+        reason_code=str(reason.get("code", "")) if status != "ok" else "",
+        reason_detail=str(reason.get("detail", "")) if status != "ok" else "",
+        loadgen_bound=bool(c.get(raw, "loadgen_bound", bool, where, required=False, default=False)),
+        metrics=metrics,
+    )
+
+
+class Run:
+    """One results folder, checked and indexed by scenario, model and x value."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.path = os.path.join(folder, "results.json")
+        data = load_json(self.path)
+        c = _Checker(self.path)
+        schema = data.get("schema")
+        if schema != SCHEMA:
+            shown = "missing" if schema is None else f"'{schema}'"
+            raise ResultsError(f"{self.path}: schema is {shown}; this muxplot reads only '{SCHEMA}'")
+        self.env = c.get(data, "environment", dict, "top level", required=False, default={})
+        self.plan = c.get(data, "plan", dict, "top level", required=False, default={})
+        self.started_at = str(data.get("started_at", ""))
+        self.finished_at = str(data.get("finished_at", ""))
+        self.points_count = len(c.get(data, "points", list, "top level", required=False, default=[]))
+        summary = c.get(data, "summary", list, "top level")
+        self.entries = [_read_entry(c, raw, i) for i, raw in enumerate(summary)]
+        self.name = os.path.basename(os.path.normpath(folder))
+
+    def scenario(self, scenario: str) -> list:
+        return [e for e in self.entries if e.scenario == scenario]
+
+    def series(self, scenario: str, model: str) -> list:
+        return sorted((e for e in self.entries if e.scenario == scenario and e.model == model),
+                      key=lambda e: e.x_value)
+
+    def models(self, scenario: str | None = None) -> list:
+        from .style import order_models  # style owns the canonical model order
+        return order_models({e.model for e in self.entries if scenario in (None, e.scenario)})
+
+    def has_metric(self, scenario: str, metric: str) -> bool:
+        return any(metric in e.metrics for e in self.scenario(scenario))
+
+    def x_values(self, scenario: str) -> list:
+        return sorted({e.x_value for e in self.scenario(scenario)})
+
+    def entry(self, scenario: str, model: str, x: float):
+        for e in self.entries:
+            if e.scenario == scenario and e.model == model and e.x_value == x:
+                return e
+        return None
+
+
+def load_json(path: str) -> dict:
+    if not os.path.exists(path):
+        folder = os.path.dirname(path) or "."
+        raise ResultsError(f"{path}: no such file ({folder} is not a muxbench results folder)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{path}: cannot read: {e}") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
+    return data
