@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -100,7 +101,8 @@ CHARTS = [
 class Look:
     """How one run is drawn: in compare mode the base run is dashed and faded."""
     run: object
-    label: str = ""
+    label: str = ""  # legend entry in compare mode
+    tag: str = ""  # short prefix for wall labels and environment lines: "base", "new"
     linestyle: str = "-"
     alpha: float = 1.0
     hatch: str | None = None
@@ -220,7 +222,7 @@ def _draw_refusals(ax, walls: _Walls, model, series, metric, look, scale, valued
                 alpha=look.alpha)
     if key not in walls.drawn:
         walls.drawn.add(key)
-        prefix = f"{look.label}: " if look.label else ""
+        prefix = f"{look.tag}: " if look.tag else ""
         _label_wall(ax, walls, wall.x_value, f"{prefix}{model} {wall.status}: {wall.reason_code}", colour)
 
 
@@ -330,26 +332,29 @@ def _legend_handles(models: list, looks: list) -> list:
     return handles
 
 
-def _heading(fig, chart: Chart, looks: list, width_in: float, height_in: float):
+def _heading_lines(chart: Chart, looks: list, width_in: float) -> tuple:
+    """(header lines, footer lines), wrapped to the figure's width. Runs that share an
+    environment (the usual compare case) show it once."""
+    chars = int((width_in - 0.5) * 72 / 4.9)
+    envs = [environment_line(environment_facts(lk.run.env, lk.run.plan, lk.run.started_at)) for lk in looks]
+    if len(set(envs)) == 1:
+        header = [("both runs: " if len(looks) > 1 else "") + envs[0]]
+    else:
+        header = [f"{lk.tag}: {env}" for lk, env in zip(looks, envs)]
+    scenarios = list(dict.fromkeys(p.scenario for p in chart.panels))
+    header.append("; ".join(f"{s}: {scenario_about(s, looks[-1].run.plan)}" for s in scenarios))
+    footer = [(f"{lk.tag}: " if lk.tag else "") + plan_line(lk.run.plan, lk.run.name) for lk in looks]
+    wrap = lambda lines: [w for line in lines for w in textwrap.wrap(line, chars, subsequent_indent="    ")]
+    return wrap(header), wrap(footer)
+
+
+def _heading(fig, chart: Chart, header: list, footer: list, width_in: float, height_in: float):
     fig.suptitle(chart.title, x=0.3 / width_in, y=1 - 0.12 / height_in, ha="left", va="top",
                  fontsize=14, fontweight="bold")
-    lines = []
-    for look in looks:
-        facts = environment_facts(look.run.env, look.run.plan, look.run.started_at)
-        prefix = f"{look.label}: " if look.label else ""
-        lines.append(prefix + environment_line(facts))
-    scenarios = []
-    for p in chart.panels:
-        if p.scenario not in scenarios:
-            scenarios.append(p.scenario)
-    lines.append("; ".join(f"{s}: {scenario_about(s, looks[-1].run.plan)}" for s in scenarios))
-    fig.text(0.3 / width_in, 1 - 0.48 / height_in, "\n".join(lines), ha="left", va="top", fontsize=8.5,
+    fig.text(0.3 / width_in, 1 - 0.48 / height_in, "\n".join(header), ha="left", va="top", fontsize=8.5,
              color="#333333", linespacing=1.4)
-    footer = [(f"{look.label}: " if look.label else "") + plan_line(look.run.plan, look.run.name)
-              for look in looks]
     fig.text(0.3 / width_in, 0.08 / height_in, "\n".join(footer), ha="left", va="bottom", fontsize=7.5,
-             color="#555555")
-    return len(lines)
+             color="#555555", linespacing=1.3)
 
 
 def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
@@ -363,9 +368,11 @@ def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
     nrows = math.ceil(len(panels) / ncols)
     panel_w = PANEL_W_IN if chart.kind == "line" else 4.0
     panel_h = 4.3 if chart.kind == "line" else 3.6
-    head_in = 0.75 + 0.2 * (len(looks) + 1)
-    foot_in = 0.95 + 0.15 * len(looks)
-    width, height = ncols * panel_w + LEGEND_W_IN, nrows * panel_h + head_in + foot_in
+    width = ncols * panel_w + LEGEND_W_IN
+    header, footer = _heading_lines(chart, looks, width)
+    head_in = 0.85 + 0.19 * len(header)
+    foot_in = (0.75 if chart.kind == "line" else 1.05) + 0.16 * len(footer)
+    height = nrows * panel_h + head_in + foot_in
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         if chart.kind == "line":
@@ -374,7 +381,7 @@ def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
             _draw_bar_panel(ax, panel, looks, models)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    _heading(fig, chart, looks, width, height)
+    _heading(fig, chart, header, footer, width, height)
     fig.subplots_adjust(left=0.85 / width, right=1 - LEGEND_W_IN / width, top=1 - head_in / height,
                         bottom=foot_in / height, wspace=0.32, hspace=0.62)
     fig.legend(handles=_legend_handles(models, looks), loc="center left", fontsize=8.5, frameon=False,

@@ -50,8 +50,8 @@ def run_compare(base_dir: str, new_dir: str, out_dir: str | None) -> str:
     base, new = Run(base_dir), Run(new_dir)
     out_dir = out_dir or os.path.join(new_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
-    looks = [Look(base, label=f"base {base.name}", linestyle="--", alpha=0.5, hatch="//"),
-             Look(new, label=f"new {new.name}")]
+    looks = [Look(base, label=f"base: {base.name}", tag="base", linestyle="--", alpha=0.5, hatch="//"),
+             Look(new, label=f"new: {new.name}", tag="new")]
     drawn = _draw_all(looks, out_dir)
     doc = compare_document(base, new)
     write_json(doc, os.path.join(out_dir, "compare.json"))

@@ -1,0 +1,302 @@
+"""plot/ tests: every chart drawn from fixture results folders, the report, compare mode's
+ratios, and the one-line failures. The CLI runs as a subprocess through plot/muxplot, the
+way a user runs it. unittest style, so both `python3 -m pytest plot/tests` and
+`python3 -m unittest` run it."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+PLOT = os.path.dirname(TESTS)
+FIXTURES = os.path.join(TESTS, "fixtures")
+MUXPLOT = os.path.join(PLOT, "muxplot")
+sys.path.insert(0, PLOT)
+
+from muxplotlib.charts import CHARTS  # noqa: E402
+from muxplotlib.results import ResultsError, Run  # noqa: E402
+
+ALL_MODELS = ["blocking", "nonblocking", "select", "poll", "epoll-lt", "epoll-et", "fork"]
+
+
+def muxplot(*args, env=None):
+    return subprocess.run([MUXPLOT, *args], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, **(env or {})})
+
+
+class TempDirCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="muxplot-test-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def read(self, *parts):
+        with open(os.path.join(*parts), encoding="utf-8") as f:
+            return f.read()
+
+
+class FullRunTest(TempDirCase):
+    """The full fixture: seven models, all five scenarios, three repeats, refusals and a failure."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.out = os.path.join(cls.tmp, "full")
+        cls.result = muxplot(os.path.join(FIXTURES, "full"), "--out", cls.out)
+
+    def test_exits_zero_and_prints_the_report_path(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        last = self.result.stdout.strip().splitlines()[-1]
+        self.assertEqual(last, "report: " + os.path.join(os.path.abspath(self.out), "report.html"))
+
+    def test_every_chart_is_written_and_its_svg_names_every_model(self):
+        for chart in CHARTS:
+            with self.subTest(chart=chart.name):
+                png = os.path.join(self.out, chart.name + ".png")
+                with open(png, "rb") as f:
+                    self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+                svg = self.read(self.out, chart.name + ".svg")
+                self.assertTrue(svg.lstrip().startswith("<?xml"))
+                for model in ALL_MODELS:
+                    self.assertIn(f">{model}<", svg, f"{chart.name}.svg does not name {model}")
+
+    def test_select_wall_is_labelled_with_its_reason(self):
+        for name in ("throughput_vs_conns", "latency_vs_conns", "idle_connections"):
+            with self.subTest(chart=name):
+                self.assertIn("select refused: fd_setsize", self.read(self.out, name + ".svg"))
+
+    def test_fork_failure_and_blocking_refusal_are_labelled(self):
+        svg = self.read(self.out, "throughput_vs_conns.svg")
+        self.assertIn("fork failed: timeout", svg)
+        self.assertIn("blocking refused: one_connection_at_a_time", svg)
+
+    def test_charts_carry_the_environment(self):
+        svg = self.read(self.out, "throughput_vs_conns.svg")
+        for fact in ("Linux 6.1.0-fixture x86_64", "2 CPUs", "server cpus 0, client cpus 1", "2025-01-02T03:04:05Z"):
+            self.assertIn(fact, svg)
+
+    def test_report_is_self_contained(self):
+        html = self.read(self.out, "report.html")
+        self.assertEqual(html.count("data:image/svg+xml;base64,"), len(CHARTS))
+        without_images = re.sub(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+", "", html)
+        for fetch in ("http://", "https://", "<script", "<link", "@import", "url("):
+            self.assertNotIn(fetch, without_images)
+
+    def test_report_has_environment_tables_and_units(self):
+        html = self.read(self.out, "report.html")
+        for scenario in ("active", "idle", "latency", "churn", "slow"):
+            self.assertIn(f"<h3>{scenario}: ", html)
+        for unit in ("requests/s", "µs/request", "KiB/connection", "syscalls/request"):
+            self.assertIn(unit, html)
+        self.assertIn("Fixture CPU @ 2.0GHz", html)
+        self.assertIn("select watches fds below FD_SETSIZE=1024", html)  # the points-not-run table
+
+    def test_report_paragraph_names_the_leader_and_margin(self):
+        html = self.read(self.out, "report.html")
+        # At 10 000 connections the fixture has epoll-et 52 000, epoll-lt 50 000, nonblocking 1 200 requests/s.
+        self.assertIn("At 10k connections, epoll-et had the highest throughput, 52 000 requests/s: "
+                      "1.04× the next best, epoll-lt (50 000 requests/s), and 43× the last, nonblocking", html)
+        # Idle: epoll-et keeps 59 000 / 61 000 = 97%; nonblocking 1 800 / 40 000 = 4%.
+        self.assertIn("epoll-et kept 97% of its throughput", html.lower())
+        self.assertIn("nonblocking kept 4% of its throughput", html)
+        self.assertIn("In the active scenario, select was refused from 2k connections on (fd_setsize).", html)
+
+
+class MinimalRunTest(TempDirCase):
+    """A partial run: active only, three metrics, the nested environment of common/environment.cpp."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.result = muxplot(os.path.join(FIXTURES, "minimal"), "--out", cls.tmp)
+
+    def test_draws_what_it_has_and_says_what_it_skipped(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "throughput_vs_conns.svg")))
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "latency_vs_conns.svg")))
+        for absent in ("cpu_per_request", "idle_connections", "memory_per_connection", "single_point_scenarios"):
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, absent + ".svg")), absent)
+        html = self.read(self.tmp, "report.html")
+        self.assertEqual(html.count("Not drawn: this run has no data for it."), len(CHARTS) - 2)
+
+    def test_nested_environment_shape_is_read(self):
+        svg = self.read(self.tmp, "throughput_vs_conns.svg")
+        self.assertIn("Linux 6.1.0-fixture x86_64 · 2 CPUs", svg)
+        self.assertIn("2025-01-03T00:00:00Z", svg)
+        for model in ("select", "poll", "epoll-et"):
+            self.assertIn(f">{model}<", svg)
+
+
+class CompareTest(TempDirCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.result = muxplot("--compare", os.path.join(FIXTURES, "compare_base"), os.path.join(FIXTURES, "compare_new"),
+                             "--out", cls.tmp)
+        with open(os.path.join(cls.tmp, "compare.json"), encoding="utf-8") as f:
+            cls.doc = json.load(f)
+
+    def row(self, model, x):
+        rows = [r for r in self.doc["rows"] if r["model"] == model and r["x_value"] == x]
+        self.assertEqual(len(rows), 1)
+        return rows[0]
+
+    def test_exits_zero_and_writes_everything(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        self.assertTrue(self.result.stdout.strip().endswith(os.path.join(os.path.abspath(self.tmp), "compare.html")))
+        for name in ("compare.html", "compare.md", "compare.json", "throughput_vs_conns.svg", "throughput_vs_conns.png"):
+            self.assertTrue(os.path.exists(os.path.join(self.tmp, name)), name)
+        self.assertEqual(self.doc["schema"], "muxbench-compare/1")
+
+    def test_ratios_match_the_hand_computed_case(self):
+        et = self.row("epoll-et", 1000)["metrics"]
+        self.assertAlmostEqual(et["throughput_per_s"]["ratio"], 60000 / 40000)
+        self.assertEqual(et["throughput_per_s"]["verdict"], "better")
+        self.assertAlmostEqual(et["latency_p99_us"]["ratio"], 600 / 800)
+        self.assertAlmostEqual(et["latency_p99_us"]["better_by"], 800 / 600)
+        self.assertEqual(et["latency_p99_us"]["verdict"], "better")
+        poll = self.row("poll", 10)["metrics"]
+        self.assertAlmostEqual(poll["cpu_us_per_request"]["ratio"], 12 / 10)
+        self.assertEqual(poll["cpu_us_per_request"]["verdict"], "worse")
+        self.assertEqual(poll["throughput_per_s"]["verdict"], "unchanged")
+
+    def test_a_point_that_stopped_running_has_no_ratio_but_a_status_change(self):
+        sel = self.row("select", 1000)
+        self.assertEqual((sel["base"]["status"], sel["new"]["status"]), ("ok", "failed"))
+        self.assertEqual(sel["new"]["reason"]["code"], "timeout")
+        self.assertIsNone(sel["metrics"]["throughput_per_s"]["ratio"])
+        self.assertEqual(sel["metrics"]["throughput_per_s"]["base"], 15000)
+
+    def test_markdown_and_html_tables(self):
+        md = self.read(self.tmp, "compare.md")
+        self.assertIn("| epoll-et | 1k | ok | 1.50× ↑ |", md)
+        self.assertIn("| select | 1k | ok → failed (timeout) |", md)
+        self.assertIn("1.20× ↓", md)
+        html = self.read(self.tmp, "compare.html")
+        self.assertIn("the largest gain was epoll-et at 1k connections, 40 000 requests/s → 60 000 requests/s (1.50×)", html)
+
+    def test_overlay_names_both_runs_and_every_model(self):
+        svg = self.read(self.tmp, "throughput_vs_conns.svg")
+        for text in ("base: compare_base", "new: compare_new", ">select<", ">poll<", ">epoll-et<",
+                     "new: select failed: timeout"):
+            self.assertIn(text, svg)
+
+
+class FailureTest(TempDirCase):
+    """Bad input fails with one line naming the file and the problem, exit code 2."""
+
+    def write(self, name, content):
+        folder = os.path.join(self.tmp, name)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "results.json"), "w", encoding="utf-8") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        return folder
+
+    def assert_fails(self, folder, *fragments):
+        r = muxplot(folder, "--out", os.path.join(self.tmp, "out"))
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(os.path.join(folder, "results.json"), lines[0])
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+
+    def test_missing_results_json(self):
+        folder = os.path.join(self.tmp, "empty")
+        os.makedirs(folder, exist_ok=True)
+        self.assert_fails(folder, "no such file", "not a muxbench results folder")
+
+    def test_malformed_json(self):
+        self.assert_fails(self.write("broken", '{"schema": "muxbench-results/1", "summary": [}'),
+                          "not valid JSON", "line 1")
+
+    def test_wrong_schema_version(self):
+        self.assert_fails(self.write("v2", {"schema": "muxbench-results/2", "summary": []}),
+                          "schema is 'muxbench-results/2'", "reads only 'muxbench-results/1'")
+
+    def test_missing_schema(self):
+        self.assert_fails(self.write("noschema", {"summary": []}), "schema is missing")
+
+    def test_summary_entry_without_model(self):
+        entry = {"scenario": "active", "x_name": "conns", "x_value": 10, "status": "ok", "metrics": {}}
+        self.assert_fails(self.write("nomodel", {"schema": "muxbench-results/1", "summary": [entry]}),
+                          "summary[0]: missing 'model'")
+
+    def test_metric_of_the_wrong_type(self):
+        entry = {"scenario": "active", "model": "poll", "x_name": "conns", "x_value": 10, "status": "ok",
+                 "metrics": {"throughput_per_s": {"median": "fast"}}}
+        self.assert_fails(self.write("badmetric", {"schema": "muxbench-results/1", "summary": [entry]}),
+                          "summary[0].metrics.throughput_per_s.median: expected a number")
+
+    def test_usage_error_is_not_a_results_error(self):
+        r = muxplot()
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("give either RESULTS_DIR or --compare BASE_DIR NEW_DIR", r.stderr)
+
+
+class ReaderTest(unittest.TestCase):
+    def test_absent_optional_fields_are_tolerated(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            entries = [{"scenario": "active", "model": "select", "x_name": "conns", "x_value": 2000, "status": "refused"},
+                       {"scenario": "active", "model": "poll", "x_name": "conns", "x_value": 2000, "status": "ok",
+                        "metrics": {"throughput_per_s": {"median": 5.0}, "jain_index": None,
+                                    "latency_p99_us": {"median": None}}}]
+            with open(os.path.join(tmp, "results.json"), "w") as f:
+                json.dump({"schema": "muxbench-results/1", "summary": entries}, f)
+            run = Run(tmp)
+            refused, ok = run.entry("active", "select", 2000), run.entry("active", "poll", 2000)
+            self.assertEqual((refused.status, refused.reason_code, refused.metrics), ("refused", "", {}))
+            self.assertEqual(list(ok.metrics), ["throughput_per_s"])
+            self.assertEqual(ok.metrics["throughput_per_s"].values, [5.0])
+            self.assertEqual(run.models(), ["select", "poll"])
+
+    def test_unknown_status_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            entry = {"scenario": "active", "model": "poll", "x_name": "conns", "x_value": 1, "status": "skipped"}
+            with open(os.path.join(tmp, "results.json"), "w") as f:
+                json.dump({"schema": "muxbench-results/1", "summary": [entry]}, f)
+            with self.assertRaisesRegex(ResultsError, r"summary\[0\]\.status: 'skipped' is not ok, refused or failed"):
+                Run(tmp)
+
+
+class FindPythonTest(unittest.TestCase):
+    FIND = os.path.join(PLOT, "find-python")
+
+    def test_finds_an_interpreter_with_matplotlib(self):
+        r = subprocess.run([self.FIND], capture_output=True, text=True, env={**os.environ, "MUXBENCH_PYTHON": "/nonexistent"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = r.stdout.strip()
+        check = subprocess.run([path, "-c", "import matplotlib"], capture_output=True)
+        self.assertEqual(check.returncode, 0)
+
+    def test_none_found_is_one_line_with_the_install_command(self):
+        env = {**os.environ, "MUXBENCH_PYTHON": "/nonexistent", "MUXBENCH_PYTHON_CANDIDATES": "/bin/false"}
+        for command in ([self.FIND], [MUXPLOT, os.path.join(FIXTURES, "full")]):
+            r = subprocess.run(command, capture_output=True, text=True, env=env)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, "")
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("apt-get install python3-matplotlib", r.stderr)
+
+    def test_muxplot_py_under_a_python_without_matplotlib_fails_in_one_line(self):
+        others = [p for p in (shutil.which("python3"), "/usr/local/bin/python3") if p and os.path.exists(p)]
+        bare = [p for p in others if subprocess.run([p, "-c", "import matplotlib"], capture_output=True).returncode]
+        if not bare:
+            self.skipTest("every python3 here has matplotlib")
+        r = subprocess.run([bare[0], os.path.join(PLOT, "muxplot.py"), FIXTURES], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("apt-get install python3-matplotlib", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
