@@ -153,15 +153,19 @@ def _set_x_axis(ax, xs: list, x_name: str):
 
 def _set_y_axis(ax, panel: Panel, ys: list):
     metric = METRICS.get(panel.metric)
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     if panel.log_y and ys and min(ys) > 0:
         ax.set_yscale("log")
         lo, hi = min(ys), max(ys)
         if hi / lo < 20:  # too few decades for log ticks to show: pad to a readable range
             ax.set_ylim(lo / 3, hi * 3)
+        if hi / lo < 1000:  # few decades: label 2 and 5 too, so values between decades can be read
+            ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+            ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_fmt_tick))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
     elif panel.ylim:
         ax.set_ylim(bottom=panel.ylim[0], top=panel.ylim[1])
-    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
-    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     unit = metric.unit if metric else ""
     label = metric.label if metric else panel.metric
     ax.set_ylabel(f"{label} ({unit})" if unit else label)
@@ -335,7 +339,7 @@ def _legend_handles(models: list, looks: list) -> list:
 def _heading_lines(chart: Chart, looks: list, width_in: float) -> tuple:
     """(header lines, footer lines), wrapped to the figure's width. Runs that share an
     environment (the usual compare case) show it once."""
-    chars = int((width_in - 0.5) * 72 / 4.9)
+    chars = int((width_in - 0.5) * 72 / 4.4)
     envs = [environment_line(environment_facts(lk.run.env, lk.run.plan, lk.run.started_at)) for lk in looks]
     if len(set(envs)) == 1:
         header = [("both runs: " if len(looks) > 1 else "") + envs[0]]

@@ -49,7 +49,7 @@ def _facts_table(runs: list) -> str:
     for k in plan_keys:
         if any(k in r.plan for r in runs):
             rows += f"<tr><th class=l>plan.{_e(k)}</th>" + "".join(
-                f"<td class=l>{_e(_plain(r.plan.get(k, '–')))}</td>" for r in runs) + "</tr>"
+                f"<td class=l>{_e(_plain(r.plan.get(k, '–'), k))}</td>" for r in runs) + "</tr>"
     rows += "<tr><th class=l>run</th>" + "".join(
         f"<td class=l>{_e(r.started_at)} – {_e(r.finished_at)}, {r.points_count} points</td>" for r in runs) + "</tr>"
     return f"<table><tr><th></th>{head}</tr>{rows}</table>" if len(runs) > 1 else f"<table>{rows}</table>"
@@ -59,9 +59,9 @@ def runs_labels(runs):
     return [("base" if i == 0 else "new", r) for i, r in enumerate(runs)]
 
 
-def _plain(v) -> str:
-    if isinstance(v, list):
-        return ", ".join(str(x) for x in v) if v else "all"
+def _plain(v, key: str) -> str:
+    if isinstance(v, list):  # an empty model or scenario list in a plan means every one
+        return ", ".join(str(x) for x in v) if v else ("all" if key in ("models", "scenarios") else "none")
     return str(v)
 
 
