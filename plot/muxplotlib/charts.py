@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import ticker, transforms  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from .results import METRICS  # noqa: E402
 from .style import (X_LABELS, environment_facts, environment_line, fmt_x, model_style,  # noqa: E402
@@ -321,13 +322,17 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
     ax.set_title(panel.title, fontsize=10.5)
 
 
-def _legend_handles(models: list, looks: list) -> list:
+def _legend_handles(models: list, looks: list, kind: str) -> list:
     handles = [Line2D([], [], color=model_style(m)[0], marker=model_style(m)[1], ms=7, lw=1.7, label=m)
                for m in models]
     if len(looks) > 1:
         for look in looks:
-            handles.append(Line2D([], [], color="black", ls=look.linestyle, alpha=look.alpha, lw=1.7,
-                                  label=look.label))
+            if kind == "bars":
+                handles.append(Patch(facecolor="#777777", edgecolor="#777777", alpha=look.alpha,
+                                     hatch=look.hatch, label=look.label))
+            else:
+                handles.append(Line2D([], [], color="black", ls=look.linestyle, alpha=look.alpha, lw=1.7,
+                                      label=look.label))
     handles += [
         Line2D([], [], marker="o", ms=7, mfc="white", mec="black", ls="none", label="hollow: loadgen-bound"),
         Line2D([], [], marker="x", ms=8, mew=2, color="black", ls="none", label="refused / failed\n(reason beside)"),
@@ -388,7 +393,7 @@ def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
     _heading(fig, chart, header, footer, width, height)
     fig.subplots_adjust(left=0.85 / width, right=1 - LEGEND_W_IN / width, top=1 - head_in / height,
                         bottom=foot_in / height, wspace=0.32, hspace=0.62)
-    fig.legend(handles=_legend_handles(models, looks), loc="center left", fontsize=8.5, frameon=False,
+    fig.legend(handles=_legend_handles(models, looks, chart.kind), loc="center left", fontsize=8.5, frameon=False,
                bbox_to_anchor=(1 - (LEGEND_W_IN - 0.2) / width, 0.5))
     paths = {}
     for ext in ("svg", "png"):

@@ -242,6 +242,38 @@ class FailureTest(TempDirCase):
         self.assertIn("give either RESULTS_DIR or --compare BASE_DIR NEW_DIR", r.stderr)
 
 
+class UnusualShapesTest(TempDirCase):
+    """Shapes a real run can have that the fixtures do not: a model outside the fixed style
+    table, a point that failed on one repeat but kept numbers from the others, one x value,
+    an idle scenario with only 0 idle connections, and negative memory growth (noise)."""
+
+    def test_draws_without_error(self):
+        def entry(scenario, model, x_name, x, status="ok", metrics=None, **extra):
+            m = {k: {"median": v, "min": v, "max": v, "values": [v]} for k, v in (metrics or {}).items()}
+            return {"scenario": scenario, "model": model, "x_name": x_name, "x_value": x, "repeats": 3,
+                    "repeats_ok": 3 if status == "ok" else 2, "status": status, "loadgen_bound": False,
+                    "metrics": m, **extra}
+        summary = [
+            entry("active", "io_uring", "conns", 100, metrics={"throughput_per_s": 9e4, "memory_bytes_per_connection": -40}),
+            entry("active", "poll", "conns", 100, "failed", {"throughput_per_s": 4e4, "memory_bytes_per_connection": 900},
+                  reason={"code": "timeout", "detail": "repeat 2 timed out"}),
+            entry("idle", "poll", "idle_conns", 0, metrics={"throughput_per_s": 5e4}),
+            entry("latency", "poll", "rate_per_s", 1000, metrics={"latency_p50_us": 0.0, "latency_p99_us": 0.0}),
+        ]
+        folder = os.path.join(self.tmp, "odd")
+        os.makedirs(folder)
+        with open(os.path.join(folder, "results.json"), "w") as f:
+            json.dump({"schema": "muxbench-results/1", "environment": {}, "plan": {}, "summary": summary}, f)
+        r = muxplot(folder)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        svg = self.read(folder, "throughput_vs_conns.svg")
+        self.assertIn(">io_uring<", svg)
+        self.assertIn("failed: timeout", svg)
+        self.assertIn("unknown", svg)  # an environment with nothing in it says so
+        self.assertTrue(os.path.exists(os.path.join(folder, "idle_connections.png")))
+        self.assertIn("At 100 connections, io_uring had the highest throughput", self.read(folder, "report.html"))
+
+
 class ReaderTest(unittest.TestCase):
     def test_absent_optional_fields_are_tolerated(self):
         with tempfile.TemporaryDirectory() as tmp:
