@@ -28,7 +28,7 @@
 //   end stays idle. One socketpair per registered fd would need 2N fds, 32768 at N = 16384,
 //   over the 20000 hard limit; pipes or eventfds would change the per-fd poll callback that
 //   select and poll pay N times.
-// - K = 100 runs only where N >= 200, since each active fd needs its own pair.
+// - K = 100 runs only where N >= 2K (from N = 256), since each active fd needs its own pair.
 // - select cannot watch an fd >= FD_SETSIZE (1024); those N are reported as skipped.
 #include <poll.h>
 #include <sys/epoll.h>
