@@ -23,19 +23,25 @@ struct BurnerRun {
     mux::sweep::LifetimeUsage life;
 };
 
-// Samples the burner's tree before it works (after "started") and after it is done.
-void run_burner(std::vector<std::string> args, BurnerRun& run) {
+// Samples the burner's tree before it works (after "started") and after it is done. With a
+// recorder, the switches of tasks that exited in between come from taskstats.
+void run_burner(std::vector<std::string> args, BurnerRun& run,
+                mux::sweep::TaskExitRecorder* recorder = nullptr) {
     args.insert(args.begin(), mux::test::binary_path("cpu_burner"));
     mux::Subprocess burner(args);
     ASSERT_TRUE(burner.running()) << burner.error();
     ASSERT_EQ(burner.read_line(30s).value_or("(nothing)"), "started");
+    if (recorder) recorder->take();
     run.start = mux::sweep::sample_process_tree(burner.pid());
     burner.send_signal(SIGUSR1);
     ASSERT_EQ(burner.read_line(60s).value_or("(nothing)"), "done");
     run.end = mux::sweep::sample_process_tree(burner.pid());
+    mux::sweep::TaskExits exits;
+    if (recorder) exits = recorder->take();
     int status = burner.stop(10s);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
-    run.cost = mux::sweep::cost_between(run.start, run.end);
+    run.cost = recorder ? mux::sweep::cost_between(run.start, run.end, exits)
+                        : mux::sweep::cost_between(run.start, run.end);
     run.life = mux::sweep::lifetime_usage(burner.usage());
     EXPECT_TRUE(run.cost.problems.empty()) << run.cost.problems.front();
 }
@@ -168,6 +174,30 @@ TEST(ProcessCost, VoluntarySwitchesOfALivingChild) {
     // wait4 adds the reaped child's switches: the whole life holds at least the window.
     EXPECT_GE(run.life.voluntary_switches, 20u);
 }
+
+class SwitchesOfExitedChildren : public testing::TestWithParam<TreeShape> {};
+
+// /proc forgets a reaped child's switches; the taskstats exit records keep them. wait4's
+// count for the burner's whole life (its own and every reaped descendant's) bounds them.
+TEST_P(SwitchesOfExitedChildren, AreCountedFromTaskstats) {
+    mux::sweep::TaskExitRecorder recorder;
+    if (!recorder.ok()) GTEST_SKIP() << recorder.error();
+    std::vector<std::string> args{"--children", "2", "--sleeps", "20", "--reap"};
+    args.insert(args.end(), GetParam().args.begin(), GetParam().args.end());
+    BurnerRun run;
+    ASSERT_NO_FATAL_FAILURE(run_burner(args, run, &recorder));
+    EXPECT_GE(run.cost.voluntary_switches, 40u);
+    EXPECT_LE(run.cost.voluntary_switches, run.life.voluntary_switches) << "counted twice";
+    EXPECT_GE(run.cost.exited_tasks_counted, 2);
+    EXPECT_TRUE(run.cost.switches_complete);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ProcessCost, SwitchesOfExitedChildren,
+    testing::Values(TreeShape{"AliveAtStartReapedByEnd", {}, 0, 2},
+                    TreeShape{"BornAndReapedInWindow", {"--fork-late"}, 0, 0},
+                    TreeShape{"GrandchildrenReapedThroughRoot", {"--depth", "2"}, 0, 2}),
+    shape_name);
 
 TEST(ProcessCost, ARootThatExitedIsReportedNotMeasured) {
     mux::Subprocess burner({mux::test::binary_path("cpu_burner"), "--children", "1"});

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "task_exits.hpp"
+
 namespace mux::sweep {
 
 // One living (or zombie) process of the tree, as /proc showed it.
@@ -48,7 +50,8 @@ struct ServerCost {
     double wall_s = 0;
     uint64_t user_cpu_us = 0;    // whole tree, reaped descendants included
     uint64_t system_cpu_us = 0;  // whole tree, reaped descendants included
-    // Lower bounds: descendants that exited during the window take their switches with them.
+    // Without taskstats records, lower bounds: descendants that exited during the window take
+    // their switches with them. With them, the window's total.
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
     bool switches_complete = true;     // false when a descendant alive at start vanished
@@ -62,12 +65,19 @@ struct ServerCost {
     int descendants_at_end = 0;
     int descendants_appeared = 0;  // alive at end, not at start
     int descendants_vanished = 0;  // alive at start, gone at end (reaped in the window)
+    int exited_tasks_counted = 0;  // taskstats records of the tree added to the switches
     // Empty when the figures are sound; else why they are not (root gone, tree shrank).
     std::vector<std::string> problems;
 };
 
 // The cost of the window between two samples of the same root.
 ServerCost cost_between(const ProcessTreeSample& start, const ProcessTreeSample& end);
+// The same, with the switches of tasks that exited in the window added from taskstats:
+// `exits` is what TaskExitRecorder::take() returned right after `end`, the previous take()
+// having been called right before `start`. switches_complete is then false only if records
+// were lost.
+ServerCost cost_between(const ProcessTreeSample& start, const ProcessTreeSample& end,
+                        const TaskExits& exits);
 
 // Per-request and per-connection figures; 0 when the count is 0.
 double cpu_us_per_request(const ServerCost& cost, uint64_t requests);
