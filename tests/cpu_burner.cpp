@@ -1,0 +1,160 @@
+// A process tree with a known cost, for the /proc accounting tests. The root prints
+// "started", waits for SIGUSR1, lets its workers do their work, prints "done" once they
+// finished (alive, or exited and reaped), then waits for SIGTERM and kills what is left.
+// Each worker does the work itself (--depth 1) or through a grandchild it forks and reaps
+// (--depth 2). Workers die with the root (PR_SET_PDEATHSIG), so a killed root leaks nothing.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+namespace {
+
+struct Options {
+    int children = 2;
+    int depth = 1;
+    int burn_ms = 0;
+    int writes = 0;
+    int touch_mib = 0;
+    int sleeps = 0;
+    int root_touch_mib = 0;
+    bool fork_late = false;  // fork the workers after SIGUSR1 instead of before "started"
+    bool reap = false;       // workers exit and are reaped before "done", else stay alive
+};
+
+double process_cpu_s() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+// Maps and dirties `mib` MiB; returns the mapping so the caller decides how long it lives.
+void* touch_memory(int mib) {
+    size_t bytes = static_cast<size_t>(mib) << 20;
+    if (bytes == 0) return nullptr;
+    void* block = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (block == MAP_FAILED) _exit(3);
+    auto* bytes_ptr = static_cast<volatile char*>(block);
+    for (size_t at = 0; at < bytes; at += 4096) bytes_ptr[at] = 1;
+    return block;
+}
+
+void do_work(const Options& o) {
+    touch_memory(o.touch_mib);  // kept until exit on purpose
+    const double until = process_cpu_s() + o.burn_ms / 1000.0;
+    volatile unsigned long spin = 0;
+    while (process_cpu_s() < until) spin = spin + 1;
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char byte = 'x';
+    for (int i = 0; i < o.writes; ++i)
+        if (write(devnull, &byte, 1) != 1) _exit(4);
+    close(devnull);
+    for (int i = 0; i < o.sleeps; ++i) {
+        timespec ms{0, 1'000'000};
+        nanosleep(&ms, nullptr);
+    }
+}
+
+pid_t fork_dying_with_parent() {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) _exit(5);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(6);
+    }
+    return pid;
+}
+
+[[noreturn]] void run_worker(const Options& o, int go_fd, int ready_fd) {
+    char byte = 0;
+    while (read(go_fd, &byte, 1) > 0) {
+    }  // EOF once the root closes its end: go
+    if (o.depth == 2) {
+        pid_t leaf = fork_dying_with_parent();
+        if (leaf == 0) {
+            do_work(o);
+            _exit(0);
+        }
+        waitpid(leaf, nullptr, 0);
+    } else {
+        do_work(o);
+    }
+    if (o.reap) _exit(0);
+    if (write(ready_fd, "r", 1) != 1) _exit(7);
+    for (;;) pause();  // until the root's SIGKILL
+}
+
+void fork_workers(const Options& o, int go[2], int ready[2], std::vector<pid_t>& workers) {
+    for (int i = 0; i < o.children; ++i) {
+        pid_t pid = fork_dying_with_parent();
+        if (pid == 0) {
+            if (go[1] >= 0) close(go[1]);
+            close(ready[0]);
+            run_worker(o, go[0], ready[1]);
+        }
+        workers.push_back(pid);
+    }
+}
+
+int wait_for(const sigset_t& set) {
+    int signo = 0;
+    sigwait(&set, &signo);
+    return signo;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    CLI::App app{"Process tree with a known CPU, syscall and memory cost"};
+    app.add_option("--children", o.children)->check(CLI::Range(1, 64));
+    app.add_option("--depth", o.depth)->check(CLI::Range(1, 2));
+    app.add_option("--burn-ms", o.burn_ms)->check(CLI::Range(0, 10'000));
+    app.add_option("--writes", o.writes)->check(CLI::Range(0, 1'000'000));
+    app.add_option("--touch-mib", o.touch_mib)->check(CLI::Range(0, 1024));
+    app.add_option("--sleeps", o.sleeps)->check(CLI::Range(0, 10'000));
+    app.add_option("--root-touch-mib", o.root_touch_mib)->check(CLI::Range(0, 1024));
+    app.add_flag("--fork-late", o.fork_late);
+    app.add_flag("--reap", o.reap);
+    CLI11_PARSE(app, argc, argv);
+
+    if (void* block = touch_memory(o.root_touch_mib))
+        munmap(block, static_cast<size_t>(o.root_touch_mib) << 20);  // leaves only the peak
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &signals, nullptr);
+    int go[2], ready[2];
+    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(ready, O_CLOEXEC) != 0) return 2;
+    std::vector<pid_t> workers;
+    if (!o.fork_late) fork_workers(o, go, ready, workers);
+    std::printf("started\n");
+    std::fflush(stdout);
+    if (wait_for(signals) == SIGUSR1) {
+        close(go[1]);
+        go[1] = -1;
+        if (o.fork_late) fork_workers(o, go, ready, workers);
+        char byte = 0;
+        for (int i = 0; i < o.children; ++i)
+            if (o.reap ? waitpid(workers[i], nullptr, 0) < 0 : read(ready[0], &byte, 1) != 1)
+                return 8;
+        if (o.reap) workers.clear();  // their pids may already belong to someone else
+        std::printf("done\n");
+        std::fflush(stdout);
+        while (wait_for(signals) != SIGTERM) {
+        }
+    }
+    for (pid_t pid : workers) kill(pid, SIGKILL);
+    while (waitpid(-1, nullptr, 0) > 0) {
+    }
+    return 0;
+}
