@@ -57,7 +57,8 @@ struct IoResult {
     int error = 0;  // errno for Error
 };
 
-// One recv/send, with EINTR retried and EAGAIN reported as Retry. recv of 0 is Closed.
+// One read/write, with EINTR retried and EAGAIN reported as Retry. A read of 0 is Closed.
+// The process must ignore SIGPIPE (muxserver, muxload and the tests do).
 IoResult read_some(int fd, void* buf, size_t len);
 IoResult write_some(int fd, const void* buf, size_t len);
 
