@@ -33,9 +33,10 @@ class ServerProcess {
     int exit_status() const { return exit_status_; }
 
   private:
+    // Declared before process_: the constructor fills it while building process_'s argv.
+    std::string unix_path_;
     Subprocess process_;
     Endpoint endpoint_;
-    std::string unix_path_;
     bool started_ = false;
     bool stopped_ = false;
     int exit_status_ = -1;
