@@ -34,6 +34,12 @@ std::vector<std::string> server_argv(const std::string& model, const std::string
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
 }
+
+// A test that crashes or times out must not leave its server running.
+SpawnOptions killed_with_test(SpawnOptions options) {
+    options.kill_with_parent = true;
+    return options;
+}
 }  // namespace
 
 ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
@@ -41,7 +47,7 @@ ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
                              SpawnOptions options)
     : process_(
           server_argv(model, proto, listen_argument(listen, &unix_path_), std::move(extra_args)),
-          options) {
+          killed_with_test(std::move(options))) {
     if (!process_.running()) {
         error_ = "could not start muxserver: " + process_.error();
         return;
