@@ -81,7 +81,9 @@ std::vector<FrameCase> frame_cases() {
 }
 
 // gtest prints a failing parameter; the name says which row it is.
-void PrintTo(const FrameCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const FrameCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class Mux1Frame : public testing::TestWithParam<FrameCase> {};
 
@@ -156,4 +158,20 @@ TEST(Mux1Gen, PatternDependsOnTagAndPosition) {
     EXPECT_EQ(mux::mux1::check_gen_payload(250, payload), 123u);
 }
 
+}  // namespace
+
+namespace {
+// The guard is real: reading one byte past a placed buffer faults, so a parser that
+// over-reads cannot pass the tables above by luck.
+TEST(GuardedBufferDeathTest, ReadOnePastTheEndFaults) {
+    mux::test::GuardedBuffer guard(64);
+    const char* at = guard.place("abc");
+    EXPECT_EQ(at[2], 'c');
+    EXPECT_DEATH(
+        {
+            volatile const char* p = at;
+            [[maybe_unused]] char c = p[3];
+        },
+        "");
+}
 }  // namespace
