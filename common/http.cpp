@@ -146,8 +146,9 @@ ssize_t parse_response_head(const char* buf, size_t len, Response* response) {
     std::string_view rest(buf, static_cast<size_t>(head_len));
     std::string_view line;
     next_line(&rest, &line);
-    // "HTTP/1.1 200 OK"
+    // "HTTP/1.1 200 OK": the status is exactly three digits, then a space or the line's end.
     if (line.size() < 12 || line[8] != ' ') return kMalformed;
+    if (line.size() > 12 && line[12] != ' ') return kMalformed;
     if (!parse_version(line.substr(0, 8), &response->minor_version)) return kMalformed;
     uint64_t status = 0;
     if (!parse_u64(line.substr(9, 3), &status) || status < 100 || status > 999) return kMalformed;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     CPU_ZERO(&set);
     for (int cpu : options.cpus) CPU_SET(cpu, &set);
 
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ < 0) {
         error_ = std::string("fork: ") + std::strerror(errno);
@@ -47,6 +49,10 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
         return;
     }
     if (pid_ == 0) {
+        if (options.kill_with_parent) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(127);  // the parent died before prctl
+        }
         if (!options.cpus.empty()) sched_setaffinity(0, sizeof set, &set);
         if (options.fd_hard_limit) {
             rlimit lim{*options.fd_hard_limit, *options.fd_hard_limit};

@@ -14,14 +14,17 @@
 namespace mux {
 
 struct SpawnOptions {
-    std::vector<int> cpus;         // empty: inherit the caller's affinity
-    bool capture_stdout = true;    // else stdout is inherited
-    bool quiet_stderr = false;     // send stderr to /dev/null
+    std::vector<int> cpus;                  // empty: inherit the caller's affinity
+    bool capture_stdout = true;             // else stdout is inherited
+    bool quiet_stderr = false;              // send stderr to /dev/null
     std::optional<uint64_t> fd_hard_limit;  // lower RLIMIT_NOFILE in the child
+    // SIGKILL the child when the thread that started it dies, so a crashed or timed-out
+    // test leaves no server behind. Off by default: the signal follows the starting thread.
+    bool kill_with_parent = false;
 };
 
 class Subprocess {
-public:
+  public:
     // Starts argv[0] (a path) with argv. On failure, running() is false and error() says why.
     Subprocess(const std::vector<std::string>& argv, const SpawnOptions& options = {});
     ~Subprocess();  // SIGKILLs and reaps a child that is still running
@@ -45,7 +48,7 @@ public:
     // Resources of the child and all the descendants it reaped; valid after it exited.
     const rusage& usage() const { return usage_; }
 
-private:
+  private:
     pid_t pid_ = -1;
     int stdout_fd_ = -1;
     bool exited_ = false;

@@ -38,10 +38,15 @@ Accepted Server::accept_client(bool nonblocking) {
         return {AcceptStatus::Ok, fd};
     }
     if ((errno == EMFILE || errno == ENFILE) && reserve_fd_ >= 0) {
+        // accept reserves the new fd before it looks at the queue, so EMFILE says nothing
+        // about whether a connection is pending: only the victim accept does. Counting or
+        // reporting Shed without a victim inflated rejected.fd_limit and kept epoll-et's
+        // accept loop re-running without waiting (a busy loop at the fd limit).
         close(reserve_fd_);
         int victim = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (victim >= 0) close(victim);
+        if (victim >= 0) close(victim);  // before reopening: the reserve needs its slot
         reserve_fd_ = open_reserve_fd();
+        if (victim < 0) return {AcceptStatus::Retry};
         ServerCounters::add(counters_->rejected_fd_limit);
         return {AcceptStatus::Shed};
     }

@@ -8,32 +8,46 @@
 
 namespace mux::test {
 
-std::string binary_path(const std::string& name) { return std::string(MUX_BIN_DIR) + "/" + name; }
+std::string binary_path(const std::string& name) {
+    return std::string(MUX_BIN_DIR) + "/" + name;
+}
 
 namespace {
 std::string listen_argument(const std::string& listen, std::string* unix_path) {
     if (listen == "tcp") return "tcp:127.0.0.1:0";
+    if (listen.starts_with("unix:")) {
+        *unix_path = listen.substr(5);
+        return listen;
+    }
     static std::atomic<int> sequence{0};
-    *unix_path = (std::filesystem::temp_directory_path() /
-                  ("muxtest-" + std::to_string(getpid()) + "-" + std::to_string(sequence++) + ".sock"))
-                     .string();
+    *unix_path =
+        (std::filesystem::temp_directory_path() /
+         ("muxtest-" + std::to_string(getpid()) + "-" + std::to_string(sequence++) + ".sock"))
+            .string();
     return "unix:" + *unix_path;
 }
 
 std::vector<std::string> server_argv(const std::string& model, const std::string& proto,
                                      const std::string& listen, std::vector<std::string> extra) {
-    std::vector<std::string> argv{binary_path("muxserver"), "--model", model, "--proto", proto,
-                                  "--listen", listen};
+    std::vector<std::string> argv{
+        binary_path("muxserver"), "--model", model, "--proto", proto, "--listen", listen};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
+}
+
+// A test that crashes or times out must not leave its server running.
+SpawnOptions killed_with_test(SpawnOptions options) {
+    options.kill_with_parent = true;
+    return options;
 }
 }  // namespace
 
 ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
                              const std::string& listen, std::vector<std::string> extra_args,
                              SpawnOptions options)
-    : process_(server_argv(model, proto, listen_argument(listen, &unix_path_), std::move(extra_args)),
-               options) {
+    : process_(
+          server_argv(model, proto, listen_argument(listen, &unix_path_), std::move(extra_args)),
+          killed_with_test(std::move(options))) {
     if (!process_.running()) {
         error_ = "could not start muxserver: " + process_.error();
         return;
@@ -54,7 +68,9 @@ ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
     started_ = true;
 }
 
-ServerProcess::~ServerProcess() { stop(); }
+ServerProcess::~ServerProcess() {
+    stop();
+}
 
 SocketAddress ServerProcess::address() const {
     std::string ignored;
@@ -64,7 +80,7 @@ SocketAddress ServerProcess::address() const {
 nlohmann::json ServerProcess::stop() {
     if (stopped_) return stats_;
     stopped_ = true;
-    process_.stop(std::chrono::seconds(10));
+    exit_status_ = process_.stop(std::chrono::seconds(10));
     std::string rest = process_.read_rest(std::chrono::seconds(2));
     // The counters are the last line the server prints.
     while (!rest.empty() && rest.back() == '\n') rest.pop_back();

@@ -15,8 +15,9 @@ namespace mux::test {
 std::string binary_path(const std::string& name);
 
 class ServerProcess {
-public:
-    // listen: "tcp" (port 0 on 127.0.0.1) or "unix" (a fresh path under the temp dir).
+  public:
+    // listen: "tcp" (port 0 on 127.0.0.1), "unix" (a fresh path under the temp dir), or
+    // "unix:PATH" (that path).
     ServerProcess(const std::string& model, const std::string& proto, const std::string& listen,
                   std::vector<std::string> extra_args = {}, SpawnOptions options = {});
     ~ServerProcess();
@@ -28,13 +29,17 @@ public:
     pid_t pid() const { return process_.pid(); }
     // Stops the server and returns its counters line (empty object on failure).
     nlohmann::json stop();
+    // The wait status stop() collected (as waitpid's), -1 before stop().
+    int exit_status() const { return exit_status_; }
 
-private:
+  private:
+    // Declared before process_: the constructor fills it while building process_'s argv.
+    std::string unix_path_;
     Subprocess process_;
     Endpoint endpoint_;
-    std::string unix_path_;
     bool started_ = false;
     bool stopped_ = false;
+    int exit_status_ = -1;
     std::string error_;
     nlohmann::json stats_;
 };

@@ -1,0 +1,272 @@
+// http::parse_request and http::parse_response_head against tables of cases, each fed
+// whole and one prefix at a time, with every buffer ending at a guard page.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "guarded_buffer.hpp"
+#include "http.hpp"
+
+namespace {
+
+using mux::http::kHeadTooLarge;
+using mux::http::kIncomplete;
+using mux::http::kMalformed;
+using mux::http::kMaxHeadBytes;
+
+constexpr size_t kWhole = SIZE_MAX;  // decided only by the complete input
+
+struct RequestCase {
+    std::string name;
+    std::string bytes;
+    ssize_t expected;
+    size_t decided_at = kWhole;  // shortest prefix giving the answer; kWhole: expected itself
+    std::string method = "GET";
+    std::string target = "/";
+    int minor_version = 1;
+    bool keep_alive = true;
+    bool has_body = false;
+};
+
+ssize_t len_of(const std::string& s) {
+    return static_cast<ssize_t>(s.size());
+}
+
+RequestCase ok(std::string name, std::string bytes, int minor, bool keep_alive,
+               std::string target = "/", bool has_body = false) {
+    ssize_t n = len_of(bytes);
+    return {std::move(name), std::move(bytes), n,       kWhole, "GET", std::move(target),
+            minor,           keep_alive,       has_body};
+}
+
+RequestCase bad(std::string name, std::string bytes, ssize_t expected = kMalformed,
+                size_t decided_at = kWhole) {
+    return {std::move(name), std::move(bytes), expected, decided_at};
+}
+
+// A head of exactly `total` bytes: request line, one padding header, blank line.
+std::string head_of_size(size_t total) {
+    std::string start = "GET / HTTP/1.1\r\nX-Pad: ";
+    std::string end = "\r\n\r\n";
+    return start + std::string(total - start.size() - end.size(), 'p') + end;
+}
+
+std::vector<RequestCase> request_cases() {
+    std::vector<RequestCase> c;
+    c.push_back(ok("Root11", "GET / HTTP/1.1\r\n\r\n", 1, true));
+    c.push_back(ok("Bytes11WithHost", "GET /bytes/100 HTTP/1.1\r\nHost: localhost\r\n\r\n", 1, true,
+                   "/bytes/100"));
+    c.push_back(ok("Root10ClosesByDefault", "GET / HTTP/1.0\r\n\r\n", 0, false));
+    c.push_back(ok("Http10KeepAlive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0, true));
+    c.push_back(ok("Http10KeepAliveMixedCase", "GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n",
+                   0, true));
+    c.push_back(ok("Http11Close", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 1, false));
+    c.push_back(
+        ok("Http11CloseUpperCase", "GET / HTTP/1.1\r\nCONNECTION:   CLOSE  \r\n\r\n", 1, false));
+    c.push_back(
+        ok("CloseAmongTokens", "GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n", 1, false));
+    c.push_back(ok("CloseWinsOverKeepAlive",
+                   "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", 0, false));
+    c.push_back(ok("KeepAliveAmongTokens",
+                   "GET / HTTP/1.0\r\nConnection: Upgrade,keep-alive\r\n\r\n", 0, true));
+    c.push_back(
+        ok("CloseInOtherHeaderIgnored", "GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n", 1, true));
+    c.push_back(ok("ManyHeaders",
+                   "GET /bytes/7 HTTP/1.1\r\nHost: a\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
+                   "X-Empty:\r\n\r\n",
+                   1, true, "/bytes/7"));
+    c.push_back(ok("ContentLengthZero", "GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 1, true));
+    c.push_back(
+        ok("ContentLengthBody", "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 1, true, "/", true));
+    c.push_back(ok("TransferEncoding", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 1,
+                   true, "/", true));
+    RequestCase head = ok("HeadMethod", "HEAD / HTTP/1.1\r\n\r\n", 1, true);
+    head.method = "HEAD";
+    c.push_back(head);
+    RequestCase post = ok("PostParsesAsRequest", "POST /x HTTP/1.1\r\n\r\n", 1, true, "/x");
+    post.method = "POST";
+    c.push_back(post);
+    // Pipelined: only the first head is reported; the caller comes back for the rest.
+    RequestCase piped =
+        ok("Pipelined", "GET /bytes/1 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", 1, true, "/bytes/1");
+    piped.expected = len_of("GET /bytes/1 HTTP/1.1\r\n\r\n");
+    piped.decided_at = static_cast<size_t>(piped.expected);
+    c.push_back(piped);
+    c.push_back(ok("HeadExactlyAtLimit", head_of_size(kMaxHeadBytes), 1, true));
+
+    c.push_back(bad("Empty", "", kIncomplete));
+    c.push_back(bad("OnlyRequestLine", "GET / HTTP/1.1\r\n", kIncomplete));
+    c.push_back(bad("BareLfNeverEnds", "GET / HTTP/1.1\n\n", kIncomplete));
+    c.push_back(bad("NoVersion", "GET /\r\n\r\n"));
+    c.push_back(bad("DoubleSpace", "GET  / HTTP/1.1\r\n\r\n"));
+    c.push_back(bad("LeadingSpace", " GET / HTTP/1.1\r\n\r\n"));
+    c.push_back(bad("Http20", "GET / HTTP/2.0\r\n\r\n"));
+    c.push_back(bad("Http12", "GET / HTTP/1.2\r\n\r\n"));
+    c.push_back(bad("LowercaseVersion", "GET / http/1.1\r\n\r\n"));
+    c.push_back(bad("TrailingJunkAfterVersion", "GET / HTTP/1.1 x\r\n\r\n"));
+    c.push_back(bad("ControlCharInTarget", "GET /a\x01 HTTP/1.1\r\n\r\n"));
+    // A method character that can never be valid is refused at once, without the whole head.
+    c.push_back(bad("BadMethodChar", "G(T / HTTP/1.1\r\n\r\n", kMalformed, 2));
+    c.push_back(bad("BinaryGarbage", std::string("\x4d\x58\x01\x00garbage", 11), kMalformed, 3));
+    c.push_back(bad("HeaderWithoutColon", "GET / HTTP/1.1\r\nNoColonHere\r\n\r\n"));
+    c.push_back(bad("HeaderEmptyName", "GET / HTTP/1.1\r\n: value\r\n\r\n"));
+    c.push_back(bad("HeaderNameWithSpace", "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"));
+    c.push_back(bad("HeaderValueControlChar",
+                    "GET / HTTP/1.1\r\nX: a\x01"
+                    "b\r\n\r\n"));
+    c.push_back(bad("ContentLengthNotNumber", "GET / HTTP/1.1\r\nContent-Length: 5x\r\n\r\n"));
+    c.push_back(
+        bad("HeadOneOverLimit", head_of_size(kMaxHeadBytes + 1), kHeadTooLarge, kMaxHeadBytes));
+    c.push_back(bad("HeadNeverEnds", "GET / HTTP/1.1\r\nX-Long: " + std::string(9000, 'a'),
+                    kHeadTooLarge, kMaxHeadBytes));
+    return c;
+}
+
+void expect_request(const mux::http::Request& got, const RequestCase& want) {
+    EXPECT_EQ(got.method, want.method);
+    EXPECT_EQ(got.target, want.target);
+    EXPECT_EQ(got.minor_version, want.minor_version);
+    EXPECT_EQ(got.keep_alive, want.keep_alive);
+    EXPECT_EQ(got.has_body, want.has_body);
+}
+
+size_t decided_at(const RequestCase& c) {
+    if (c.decided_at != kWhole) return c.decided_at;
+    return c.expected > 0 ? static_cast<size_t>(c.expected) : c.bytes.size();
+}
+
+// gtest prints a failing parameter; the name says which row it is.
+void PrintTo(const RequestCase& c, std::ostream* os) { *os << c.name; }
+
+class HttpRequest : public testing::TestWithParam<RequestCase> {};
+
+TEST_P(HttpRequest, WholeInput) {
+    const RequestCase& c = GetParam();
+    mux::test::GuardedBuffer guard(c.bytes.size());
+    mux::http::Request req;
+    ssize_t got = mux::http::parse_request(guard.place(c.bytes), c.bytes.size(), &req);
+    EXPECT_EQ(got, c.expected);
+    if (got > 0) expect_request(req, c);
+}
+
+TEST_P(HttpRequest, OneByteAtATime) {
+    const RequestCase& c = GetParam();
+    mux::test::GuardedBuffer guard(c.bytes.size());
+    const size_t decided = decided_at(c);
+    for (size_t len = 0; len <= c.bytes.size(); ++len) {
+        mux::http::Request req;
+        const char* at = guard.place(std::string_view(c.bytes).substr(0, len));
+        ssize_t got = mux::http::parse_request(at, len, &req);
+        ssize_t want = len < decided ? kIncomplete : c.expected;
+        ASSERT_EQ(got, want) << "prefix of " << len << " bytes";
+        if (got > 0) expect_request(req, c);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, HttpRequest, testing::ValuesIn(request_cases()),
+                         [](const auto& p) { return p.param.name; });
+
+struct ResponseCase {
+    std::string name;
+    std::string bytes;
+    ssize_t expected;  // head length or an error
+    size_t decided_at = kWhole;
+    int status = 0;
+    int minor_version = 1;
+    bool keep_alive = true;
+    bool has_content_length = false;
+    uint64_t content_length = 0;
+};
+
+std::vector<ResponseCase> response_cases() {
+    const std::string ok_head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+    std::vector<ResponseCase> c;
+    c.push_back(
+        {"Ok11", ok_head + "hello", len_of(ok_head), ok_head.size(), 200, 1, true, true, 5});
+    c.push_back({"Ok10", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                 len_of("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"), kWhole, 200, 0, false,
+                 true, 0});
+    c.push_back(
+        {"Close431", "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
+         len_of("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n"),
+         kWhole, 431, 1, false, false, 0});
+    c.push_back(
+        {"NoReasonPhrase", "HTTP/1.1 404\r\n\r\n", len_of("HTTP/1.1 404\r\n\r\n"), kWhole, 404});
+    c.push_back({"Incomplete", "HTTP/1.1 200 OK\r\n", kIncomplete});
+    c.push_back({"NotHttp", "HTTX/1.1 200 OK\r\n\r\n", kMalformed, 5});
+    c.push_back({"StatusNotNumber", "HTTP/1.1 2x0 OK\r\n\r\n", kMalformed});
+    c.push_back({"StatusBelow100", "HTTP/1.1 099 OK\r\n\r\n", kMalformed});
+    c.push_back({"StatusTooLong", "HTTP/1.1 2000 OK\r\n\r\n", kMalformed});
+    c.push_back({"NoSpaceAfterVersion", "HTTP/1.1-200 OK\r\n\r\n", kMalformed});
+    c.push_back({"BadContentLength", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", kMalformed});
+    c.push_back({"HeadTooLarge", "HTTP/1.1 200 OK\r\nX: " + std::string(9000, 'a'), kHeadTooLarge,
+                 kMaxHeadBytes});
+    return c;
+}
+
+void PrintTo(const ResponseCase& c, std::ostream* os) { *os << c.name; }
+
+class HttpResponse : public testing::TestWithParam<ResponseCase> {};
+
+void expect_response(const mux::http::Response& got, const ResponseCase& want) {
+    EXPECT_EQ(got.status, want.status);
+    EXPECT_EQ(got.minor_version, want.minor_version);
+    EXPECT_EQ(got.keep_alive, want.keep_alive);
+    EXPECT_EQ(got.has_content_length, want.has_content_length);
+    EXPECT_EQ(got.content_length, want.content_length);
+}
+
+TEST_P(HttpResponse, WholeAndOneByteAtATime) {
+    const ResponseCase& c = GetParam();
+    mux::test::GuardedBuffer guard(c.bytes.size());
+    size_t decided = c.decided_at != kWhole ? c.decided_at
+                     : c.expected > 0       ? static_cast<size_t>(c.expected)
+                                            : c.bytes.size();
+    for (size_t len = 0; len <= c.bytes.size(); ++len) {
+        mux::http::Response resp;
+        const char* at = guard.place(std::string_view(c.bytes).substr(0, len));
+        ssize_t got = mux::http::parse_response_head(at, len, &resp);
+        ssize_t want = len < decided ? kIncomplete : c.expected;
+        ASSERT_EQ(got, want) << "prefix of " << len << " bytes";
+        if (got > 0) expect_response(resp, c);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, HttpResponse, testing::ValuesIn(response_cases()),
+                         [](const auto& p) { return p.param.name; });
+
+// What the server writes, the client-side parser reads back unchanged.
+TEST(HttpResponseHead, FormatThenParseRoundTrips) {
+    for (int status : {200, 400, 404, 431}) {
+        for (int minor : {0, 1}) {
+            for (bool keep_alive : {false, true}) {
+                char out[mux::http::kMaxResponseHead];
+                size_t n = mux::http::format_response_head(out, status, 1234, keep_alive, minor);
+                mux::test::GuardedBuffer guard(n);
+                mux::http::Response resp;
+                ssize_t got = mux::http::parse_response_head(guard.place({out, n}), n, &resp);
+                ASSERT_EQ(got, static_cast<ssize_t>(n))
+                    << status << " 1." << minor << " " << keep_alive;
+                EXPECT_EQ(resp.status, status);
+                EXPECT_EQ(resp.minor_version, minor);
+                EXPECT_EQ(resp.keep_alive, keep_alive);
+                EXPECT_TRUE(resp.has_content_length);
+                EXPECT_EQ(resp.content_length, 1234u);
+            }
+        }
+    }
+}
+
+TEST(HttpBytesTarget, ParsesOnlyBytesN) {
+    uint64_t n = 99;
+    EXPECT_TRUE(mux::http::parse_bytes_target("/bytes/0", &n));
+    EXPECT_EQ(n, 0u);
+    EXPECT_TRUE(mux::http::parse_bytes_target("/bytes/123456", &n));
+    EXPECT_EQ(n, 123456u);
+    for (const char* target : {"/bytes/", "/bytes/12a", "/bytes/-1", "/byte/1", "/", "/bytes/1/2",
+                               "/bytes/99999999999999999999999"})
+        EXPECT_FALSE(mux::http::parse_bytes_target(target, &n)) << target;
+}
+
+}  // namespace

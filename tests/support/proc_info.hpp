@@ -1,0 +1,23 @@
+// What /proc says about a server process: CPU time, children, address-space peak. Used to
+// check for bugs (spinning, zombies, allocating a declared length), never for timings.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace mux::test {
+
+// utime + stime of one process, in clock ticks (sysconf(_SC_CLK_TCK) per second).
+std::optional<uint64_t> cpu_ticks(pid_t pid);
+// Processes whose parent is pid, zombies included (a zombie is still its parent's child).
+std::vector<pid_t> child_pids(pid_t pid);
+// Polls child_pids until it is empty or the timeout passes. Returns the last list seen.
+std::vector<pid_t> wait_for_no_children(pid_t pid, std::chrono::milliseconds timeout);
+// VmPeak from /proc/PID/status: the largest the address space has been, in KiB.
+std::optional<uint64_t> vm_peak_kib(pid_t pid);
+
+}  // namespace mux::test
