@@ -1,0 +1,472 @@
+#include "worker.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace mux::load {
+
+namespace {
+constexpr int kMaxEvents = 512;
+constexpr uint32_t kMaxConnectingPerThread = 512;  // keeps the server's accept backlog sane
+constexpr uint64_t kConnectRetryNs = 20'000'000;
+constexpr uint64_t kMaintenanceNs = 20'000'000;  // timeout scan and connect retries
+constexpr size_t kReadRoom = 16 * 1024;
+// One loopback source address holds about this many connections to one destination port
+// (the ephemeral port range); past it, connections spread over 127.0.0.2, .3, ...
+constexpr uint32_t kConnsPerSourceAddress = 28000;
+
+uint64_t thread_cpu_us() {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return uint64_t(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000 +
+           uint64_t(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+uint64_t key(uint32_t index, uint32_t generation) {
+    return (uint64_t(generation) << 32) | index;
+}
+
+bool is_ipv4_loopback(const SocketAddress& a) {
+    if (a.family != AF_INET) return false;
+    auto* in4 = reinterpret_cast<const sockaddr_in*>(&a.storage);
+    return (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+}
+}  // namespace
+
+uint64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
+}
+
+Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddress& target,
+               WorkerPlan plan, size_t seconds)
+    : options_(options),
+      codec_(codec),
+      target_(target),
+      plan_(plan),
+      conns_(plan.active + plan.idle),
+      next_tag_(uint64_t(plan.index) << 48),
+      rng_(0x6d75786c6f6164ull + plan.index),
+      schedule_(plan.rate_per_s > 0 ? plan.rate_per_s : 1, options.arrival, 0, 977 + plan.index),
+      stats_(seconds, options.open_loop()) {
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    size_t n = conns_.size();
+    for (size_t i = 0; i < n; ++i) {
+        Conn& c = conns_[i];
+        c.active = i < plan.active;
+        uint32_t depth = c.active ? options.pipeline : 1;
+        c.ring.resize(depth);
+        c.out.resize(depth * codec.max_request_bytes());
+        // Idle connections start small; a reply that does not fit grows the buffer once.
+        c.in.resize(c.active ? depth * codec.max_reply_bytes() + kReadRoom
+                             : std::min<size_t>(codec.max_reply_bytes(), 1024) + 256);
+    }
+    retry_.reserve(n);
+    retry_at_ns_.reserve(n);
+    if (options.open_loop()) free_list_.resize(size_t(plan.active) * options.pipeline + 1);
+    if (options.conns > kConnsPerSourceAddress && is_ipv4_loopback(target)) {
+        sources_.resize(n);
+        for (size_t i = 0; i < n; ++i) {
+            uint32_t global = plan.first_conn + uint32_t(i);
+            auto* in4 = reinterpret_cast<sockaddr_in*>(&sources_[i].storage);
+            in4->sin_family = AF_INET;
+            in4->sin_addr.s_addr = htonl((127u << 24) | (1 + global / kConnsPerSourceAddress));
+            sources_[i].len = sizeof(sockaddr_in);
+            sources_[i].family = AF_INET;
+        }
+    }
+}
+
+Worker::~Worker() {
+    for (Conn& c : conns_) close_conn(c);
+    if (epfd_ >= 0) close(epfd_);
+}
+
+void Worker::open(uint32_t index, uint64_t now) {
+    Conn& c = conns_[index];
+    c.fd = connect_to(target_, /*nonblocking=*/true, sources_.empty() ? nullptr : &sources_[index]);
+    if (c.fd < 0) {
+        stats_.count_error(ErrorKind::Connect);
+        if (in_window(now))
+            stats_.second_errors[(now - times_.window_start_ns) / 1'000'000'000] += 1;
+        retry_.push_back(index);
+        retry_at_ns_.push_back(now + kConnectRetryNs);
+        return;
+    }
+    c.state = State::Connecting;
+    c.connect_ns = now;
+    connecting_ += 1;
+    epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.u64 = key(index, c.generation)}};
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+}
+
+void Worker::close_conn(Conn& c) {
+    if (c.state == State::Closed) return;
+    if (c.state == State::Connecting) connecting_ -= 1;
+    close(c.fd);  // also removes it from the epoll set
+    c.fd = -1;
+    c.generation += 1;
+    c.state = State::Closed;
+    c.in_flight = c.ring_head = 0;
+    c.issued = c.answered = 0;
+    c.in_len = c.out_len = c.out_sent = 0;
+}
+
+void Worker::fail(uint32_t index, ErrorKind kind, uint64_t now) {
+    stats_.count_error(kind);
+    if (in_window(now)) stats_.second_errors[(now - times_.window_start_ns) / 1'000'000'000] += 1;
+    close_conn(conns_[index]);
+    stats_.reconnects += 1;
+    if (kind == ErrorKind::Connect) {
+        retry_.push_back(index);
+        retry_at_ns_.push_back(now + kConnectRetryNs);
+    } else {
+        open(index, now);
+    }
+}
+
+void Worker::on_event(uint32_t index, uint32_t events) {
+    Conn& c = conns_[index];
+    if (c.state == State::Connecting) {
+        int error = 0;
+        socklen_t len = sizeof error;
+        if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+        if (error != 0) return fail(index, ErrorKind::Connect, now_ns());
+        if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        on_connected(index, now_ns());
+        return;
+    }
+    if (c.state != State::Open) return;
+    if ((events & EPOLLOUT) && c.out_sent < c.out_len && !flush(index, now_ns())) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(index);
+}
+
+void Worker::on_connected(uint32_t index, uint64_t now) {
+    Conn& c = conns_[index];
+    c.state = State::Open;
+    connecting_ -= 1;
+    c.fresh = true;
+    c.free_since_ns = now;
+    if (!c.active) {
+        // Every (re)opened idle connection proves once that it is served.
+        issue(c, now, now);
+        flush(index, now);
+        return;
+    }
+    if (!c.ready) {
+        c.ready = true;
+        ready_ += 1;
+    }
+    if (phase_ == Phase::Run) after_replies(index, now);
+}
+
+bool Worker::on_readable(uint32_t index) {
+    Conn& c = conns_[index];
+    for (;;) {
+        size_t room = c.in.size() - c.in_len;
+        if (room < 256 && c.in.size() < codec_.max_reply_bytes() * c.ring.size() + kReadRoom) {
+            c.in.resize(c.in.size() * 2 + kReadRoom);  // rare: an idle connection's big reply
+            room = c.in.size() - c.in_len;
+        }
+        IoResult r = read_some(c.fd, c.in.data() + c.in_len, room);
+        if (r.status == IoStatus::Retry) break;
+        uint64_t now = now_ns();
+        if (r.status != IoStatus::Ok) {
+            // The server closed or reset a connection it was supposed to keep.
+            fail(index, ErrorKind::Reset, now);
+            return false;
+        }
+        c.in_len += r.bytes;
+        stats_.bytes_received += r.bytes;
+        if (!consume_replies(index, now)) return false;
+        if (c.state != State::Open) return false;
+        // A short read drained the socket; the next arrival brings a new edge.
+        if (r.bytes < room) break;
+    }
+    return true;
+}
+
+bool Worker::consume_replies(uint32_t index, uint64_t now) {
+    Conn& c = conns_[index];
+    size_t pos = 0;
+    bool close_after = false;
+    while (c.in_flight > 0 && pos < c.in_len) {
+        const InFlight& f = c.ring[c.ring_head];
+        ReplyResult r = codec_.check_reply(c.in.data() + pos, c.in_len - pos, f.tag);
+        if (r.check == ReplyCheck::Incomplete) break;
+        if (r.check != ReplyCheck::Ok) {
+            fail(index, r.check == ReplyCheck::Protocol ? ErrorKind::Protocol : ErrorKind::Mismatch,
+                 now);
+            return false;
+        }
+        pos += r.bytes;
+        InFlight done = f;
+        c.ring_head = c.ring_head + 1 == c.ring.size() ? 0 : c.ring_head + 1;
+        c.in_flight -= 1;
+        on_reply(c, done, now);
+        if (r.close_after) {
+            close_after = true;
+            break;
+        }
+    }
+    if (pos < c.in_len && (c.in_flight == 0 || close_after)) {
+        fail(index, ErrorKind::Protocol, now);  // bytes nobody asked for
+        return false;
+    }
+    if (pos > 0) {
+        std::memmove(c.in.data(), c.in.data() + pos, c.in_len - pos);
+        c.in_len -= pos;
+    }
+    if (close_after) {
+        close_conn(c);
+        stats_.reconnects += 1;
+        open(index, now);
+        return false;
+    }
+    after_replies(index, now);
+    return c.state == State::Open;
+}
+
+void Worker::on_reply(Conn& c, const InFlight& f, uint64_t now) {
+    c.answered += 1;
+    c.free_since_ns = now;
+    if (!c.active) {
+        stats_.idle_probes_ok += 1;
+        if (!c.ready) {
+            c.ready = true;
+            ready_ += 1;
+        }
+        return;
+    }
+    if (!in_window(now)) return;
+    Latency l = measure_latency(f.intended_ns, f.sent_ns, now);
+    stats_.latency.record(l.corrected_ns);
+    if (options_.open_loop()) stats_.uncorrected.record(l.uncorrected_ns);
+    stats_.second_latency[(now - times_.window_start_ns) / 1'000'000'000].record(l.corrected_ns);
+    stats_.requests += 1;
+    c.completed_in_window += 1;
+}
+
+void Worker::after_replies(uint32_t index, uint64_t now) {
+    Conn& c = conns_[index];
+    if (!c.active || phase_ != Phase::Run) return;
+    uint64_t limit = options_.requests_per_conn;
+    if (limit != 0 && c.answered >= limit) {
+        close_conn(c);
+        stats_.reconnects += 1;
+        open(index, now);
+        return;
+    }
+    if (options_.open_loop()) return offer_free_slots(index, now);
+    bool wrote = false;
+    while (c.in_flight < c.ring.size() && (limit == 0 || c.issued < limit)) {
+        // With --requests-per-conn the first request is timed from connect(): churn's cost.
+        uint64_t intended = (limit != 0 && c.fresh) ? c.connect_ns : now;
+        issue(c, intended, now);
+        wrote = true;
+    }
+    if (wrote) flush(index, now);
+}
+
+void Worker::offer_free_slots(uint32_t index, uint64_t /*now*/) {
+    Conn& c = conns_[index];
+    uint64_t limit = options_.requests_per_conn;
+    while (c.in_flight + c.queued < c.ring.size() && (limit == 0 || c.issued + c.queued < limit)) {
+        free_list_[(free_head_ + free_count_) % free_list_.size()] = index;
+        free_count_ += 1;
+        c.queued += 1;
+    }
+}
+
+void Worker::issue(Conn& c, uint64_t intended_ns, uint64_t now) {
+    size_t need = codec_.max_request_bytes();
+    if (c.out_len + need > c.out.size()) {
+        std::memmove(c.out.data(), c.out.data() + c.out_sent, c.out_len - c.out_sent);
+        c.out_len -= c.out_sent;
+        c.out_sent = 0;
+    }
+    uint64_t tag = next_tag_++;
+    c.out_len += codec_.write_request(c.out.data() + c.out_len, tag, c.active ? pick_work_us() : 0);
+    uint32_t slot = c.ring_head + c.in_flight;
+    if (slot >= c.ring.size()) slot -= uint32_t(c.ring.size());
+    c.ring[slot] = {tag, intended_ns, now};
+    c.in_flight += 1;
+    c.issued += 1;
+    c.fresh = false;
+}
+
+bool Worker::flush(uint32_t index, uint64_t now) {
+    Conn& c = conns_[index];
+    while (c.out_sent < c.out_len) {
+        IoResult r = write_some(c.fd, c.out.data() + c.out_sent, c.out_len - c.out_sent);
+        if (r.status == IoStatus::Retry) return true;  // EPOLLOUT's next edge resumes
+        if (r.status != IoStatus::Ok) {
+            fail(index, ErrorKind::Reset, now);
+            return false;
+        }
+        c.out_sent += r.bytes;
+        stats_.bytes_sent += r.bytes;
+    }
+    c.out_len = c.out_sent = 0;
+    return true;
+}
+
+uint32_t Worker::pick_work_us() {
+    if (options_.slow.empty()) return options_.work_us;
+    double u = rng_.uniform() * 100.0;
+    for (const SlowSpec& s : options_.slow) {
+        if (u < s.percent) return s.work_us;
+        u -= s.percent;
+    }
+    return options_.work_us;
+}
+
+void Worker::dispatch_open_loop(uint64_t now) {
+    uint64_t limit = options_.requests_per_conn;
+    while (free_count_ > 0 && schedule_.due(now)) {
+        uint32_t index = free_list_[free_head_];
+        free_head_ = free_head_ + 1 == free_list_.size() ? 0 : free_head_ + 1;
+        free_count_ -= 1;
+        Conn& c = conns_[index];
+        c.queued -= 1;
+        // Entries left behind by a connection that closed since are skipped.
+        if (c.state != State::Open || c.in_flight >= c.ring.size() ||
+            (limit != 0 && c.issued >= limit))
+            continue;
+        uint64_t intended = schedule_.take();
+        if (in_window(now)) {
+            uint64_t delay = self_send_delay_ns(intended, c.free_since_ns, now);
+            stats_.sends += 1;
+            if (delay > kLateSendNs) stats_.late_sends += 1;
+            if (delay > stats_.max_send_delay_ns) stats_.max_send_delay_ns = delay;
+        }
+        issue(c, intended, now);
+        flush(index, now);
+    }
+}
+
+void Worker::maintain(uint64_t now) {
+    next_maintenance_ns_ = now + kMaintenanceNs;
+    uint64_t timeout_ns = uint64_t(options_.timeout_ms) * 1'000'000;
+    for (uint32_t i = 0; i < conns_.size(); ++i) {
+        Conn& c = conns_[i];
+        if (c.state == State::Connecting && now - c.connect_ns > timeout_ns) {
+            fail(i, ErrorKind::Connect, now);
+        } else if (c.state == State::Open && c.in_flight > 0 &&
+                   now - c.ring[c.ring_head].sent_ns > timeout_ns) {
+            fail(i, ErrorKind::Timeout, now);
+        }
+    }
+    size_t kept = 0;
+    size_t n = retry_.size();  // open() may append; those wait for the next pass
+    for (size_t k = 0; k < n; ++k) {
+        if (retry_at_ns_[k] <= now) {
+            open(retry_[k], now);
+        } else {
+            retry_[kept] = retry_[k];
+            retry_at_ns_[kept++] = retry_at_ns_[k];
+        }
+    }
+    for (size_t k = n; k < retry_.size(); ++k) {
+        retry_[kept] = retry_[k];
+        retry_at_ns_[kept++] = retry_at_ns_[k];
+    }
+    retry_.resize(kept);
+    retry_at_ns_.resize(kept);
+}
+
+int Worker::wait(uint64_t until_ns) {
+    epoll_event events[kMaxEvents];
+    uint64_t now = now_ns();
+    uint64_t left = until_ns > now ? until_ns - now : 0;
+    timespec timeout{time_t(left / 1'000'000'000), long(left % 1'000'000'000)};
+    int n = epoll_pwait2(epfd_, events, kMaxEvents, &timeout, nullptr);
+    for (int i = 0; i < n; ++i) {
+        auto index = uint32_t(events[i].data.u64 & 0xffffffffu);
+        auto generation = uint32_t(events[i].data.u64 >> 32);
+        // An event for a socket closed earlier in this batch belongs to no one.
+        if (conns_[index].generation != generation || conns_[index].state == State::Closed)
+            continue;
+        on_event(index, events[i].events);
+    }
+    return n;
+}
+
+std::string Worker::ramp(uint64_t deadline_ns) {
+    if (epfd_ < 0) return std::string("epoll_create1: ") + std::strerror(errno);
+    uint64_t start = now_ns();
+    uint32_t next = 0;
+    auto total = uint32_t(conns_.size());
+    double rate = plan_.connect_rate_per_s;
+    for (uint64_t now = start; ready_ < total && now < deadline_ns; now = now_ns()) {
+        // Paced: by time t, at most 1 + rate * t connects have been started.
+        uint64_t allowed = rate > 0 ? 1 + uint64_t(double(now - start) * rate / 1e9) : total;
+        while (next < total && next < allowed && connecting_ < kMaxConnectingPerThread)
+            open(next++, now);
+        if (now >= next_maintenance_ns_) maintain(now);
+        uint64_t until = std::min(deadline_ns, now + 5'000'000);
+        if (rate > 0 && next < total)
+            until = std::min(until, start + uint64_t(double(next) * 1e9 / rate));
+        wait(until);
+    }
+    return "";
+}
+
+void Worker::run(const RunTimes& times) {
+    times_ = times;
+    phase_ = Phase::Run;
+    if (options_.open_loop())
+        schedule_ = ArrivalSchedule(plan_.rate_per_s, options_.arrival, times.run_start_ns,
+                                    977 + plan_.index);
+    uint64_t now = now_ns();
+    for (uint32_t i = 0; i < conns_.size(); ++i)
+        if (conns_[i].state == State::Open) after_replies(i, now);
+    bool window_started = false;
+    uint64_t cpu_start_us = 0;
+    for (now = now_ns(); now < times.window_end_ns; now = now_ns()) {
+        if (!window_started && now >= times.window_start_ns) {
+            window_started = true;
+            cpu_start_us = thread_cpu_us();
+        }
+        if (options_.open_loop()) dispatch_open_loop(now);
+        if (now >= next_maintenance_ns_) maintain(now);
+        uint64_t until = std::min(next_maintenance_ns_, times.window_end_ns);
+        if (!window_started) until = std::min(until, times.window_start_ns);
+        if (options_.open_loop() && free_count_ > 0) until = std::min(until, schedule_.next_ns());
+        wait(until);
+    }
+    if (!window_started) cpu_start_us = thread_cpu_us();
+    double window_s = double(times.window_end_ns - times.window_start_ns) / 1e9;
+    stats_.cpu_us = double(thread_cpu_us() - cpu_start_us);
+    stats_.thread_utilisation.push_back(stats_.cpu_us / 1e6 / window_s);
+    finish_window();
+}
+
+void Worker::finish_window() {
+    if (options_.open_loop())
+        while (schedule_.due(times_.window_end_ns - 1)) {
+            schedule_.take();
+            stats_.backlog_at_end += 1;
+        }
+    for (Conn& c : conns_) {
+        if (!c.active) continue;
+        double n = double(c.completed_in_window);
+        stats_.fair_connections += 1;
+        stats_.fair_sum += n;
+        stats_.fair_sum_sq += n * n;
+        if (c.completed_in_window == 0) stats_.unserved_connections += 1;
+    }
+    for (Conn& c : conns_) close_conn(c);
+}
+
+}  // namespace mux::load
