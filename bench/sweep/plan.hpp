@@ -1,0 +1,98 @@
+// A sweep plan and its expansion into points. Pure data: no processes, no clock, so the
+// expansion is tested on its own.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mux::sweep {
+
+inline const std::vector<std::string> kScenarios = {"active", "idle", "latency", "churn", "slow"};
+
+struct Plan {
+    std::string name = "custom";
+    std::vector<std::string> models;  // empty: every registered model
+    std::vector<std::string> scenarios = kScenarios;
+    std::string proto = "mux1";
+    uint32_t payload_bytes = 64;
+    uint32_t reply_bytes = 64;
+    uint32_t work_us = 0;
+    // active: every connection carries load, closed loop.
+    std::vector<int> conns = {1, 10, 100, 500, 1000, 2000, 5000, 10000};
+    // idle: idle_active loaded connections plus each count of idle ones.
+    std::vector<int> idle_conns = {0, 100, 1000, 2000, 5000, 10000};
+    int idle_active = 10;
+    // latency: open loop at a fixed total rate, below saturation.
+    double latency_rate_per_s = 5000;
+    int latency_conns = 50;
+    // churn: a new connection for every request, this many at once.
+    int churn_conns = 10;
+    // slow: a heavy-tailed work mix, e.g. 1% of requests burn 10 ms.
+    std::string slow_mix = "1%:10000";
+    int slow_conns = 50;
+
+    double duration_s = 5;
+    double warmup_s = 1;
+    int repeats = 3;
+    int loadgen_threads = 1;
+    std::vector<int> server_cpus = {0};
+    std::vector<int> client_cpus = {1};
+    double point_timeout_s = 60;
+
+    nlohmann::json to_json() const;
+};
+
+// One run of one model: what muxload is asked to do, and which x value it plots at.
+struct Point {
+    std::string scenario;
+    std::string model;
+    std::string x_name;  // "conns", "idle_conns", "rate_per_s"
+    double x_value = 0;
+    int conns = 0;   // connections muxload opens
+    int active = 0;  // of which carry load
+    double rate_per_s = 0;  // 0: closed loop
+    int requests_per_conn = 0;  // 0: unlimited; 1: churn
+    std::string slow_mix;       // empty: none
+    int repeat = 0;             // 0-based
+
+    static Point at(std::string scenario, std::string x_name, double x_value, int conns, int active) {
+        Point p;
+        p.scenario = std::move(scenario);
+        p.x_name = std::move(x_name);
+        p.x_value = x_value;
+        p.conns = conns;
+        p.active = active;
+        return p;
+    }
+
+    // Connections the server holds at once, which the fd limits apply to.
+    int concurrent_connections() const { return conns; }
+    std::string label() const;  // "epoll-et active conns=1000 #2"
+};
+
+// Why a model cannot run a point, known before running it.
+struct Refusal {
+    std::string code;    // "fd_setsize", "one_connection_at_a_time", "fd_limit"
+    std::string detail;  // with the numbers
+};
+
+struct Limits {
+    uint64_t fd_hard_limit = 0;  // per process; server and loadgen each need conns + headroom
+};
+
+// Points in run order: scenario, x value, repeat, then model, so models measured side by
+// side share whatever the machine was doing at that moment, and repeats are spread out.
+std::vector<Point> expand_plan(const Plan& plan, const std::vector<std::string>& models);
+
+// Connection counts above the fd limit are dropped from the plan; these say which and why.
+std::vector<std::string> trim_to_fd_limit(Plan& plan, const Limits& limits);
+
+std::optional<Refusal> predicted_refusal(const Point& point, const Limits& limits);
+
+// Fds a process needs beyond its connections: stdio, listener, epoll, reserve, slack.
+inline constexpr int kFdHeadroom = 32;
+
+}  // namespace mux::sweep

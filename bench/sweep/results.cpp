@@ -1,0 +1,222 @@
+#include "results.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace mux::sweep {
+
+const std::vector<MetricInfo>& metric_infos() {
+    static const std::vector<MetricInfo> infos = {
+        {"throughput_per_s", "requests/s", true},
+        {"latency_p50_us", "us", false},
+        {"latency_p99_us", "us", false},
+        {"latency_p999_us", "us", false},
+        {"cpu_us_per_request", "us", false},
+        {"syscalls_per_request", "syscalls", false},
+        {"context_switches_per_request", "switches", false},
+        {"memory_bytes_per_connection", "bytes", false},
+        {"jain_index", "", true},
+        {"unserved_connections", "connections", false},
+        {"errors", "errors", false},
+    };
+    return infos;
+}
+
+nlohmann::json metrics_of(const nlohmann::json& point) {
+    nlohmann::json m = nlohmann::json::object();
+    if (!point.contains("loadgen")) return m;
+    const auto& s = point["loadgen"]["summary"];
+    auto copy = [&](const char* key, const nlohmann::json& from, const char* field) {
+        if (from.is_object() && from.contains(field) && from[field].is_number()) m[key] = from[field];
+    };
+    copy("throughput_per_s", s, "throughput_per_s");
+    if (s.contains("latency_us")) {
+        copy("latency_p50_us", s["latency_us"], "p50");
+        copy("latency_p99_us", s["latency_us"], "p99");
+        copy("latency_p999_us", s["latency_us"], "p999");
+    }
+    if (s.contains("fairness")) {
+        copy("jain_index", s["fairness"], "jain_index");
+        copy("unserved_connections", s["fairness"], "unserved_connections");
+    }
+    if (point["loadgen"].contains("errors") && point["loadgen"]["errors"].is_object()) {
+        uint64_t errors = 0;
+        for (const auto& [kind, n] : point["loadgen"]["errors"].items())
+            if (n.is_number()) errors += n.get<uint64_t>();
+        m["errors"] = errors;
+    }
+    if (point.contains("server_cost")) {
+        const auto& c = point["server_cost"];
+        copy("cpu_us_per_request", c, "cpu_us_per_request");
+        copy("syscalls_per_request", c, "syscalls_per_request");
+        copy("context_switches_per_request", c, "context_switches_per_request");
+        copy("memory_bytes_per_connection", c, "memory_bytes_per_connection");
+    }
+    return m;
+}
+
+nlohmann::json summarize(const nlohmann::json& points) {
+    // Keyed in first-seen order so the summary follows the plan's order.
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const nlohmann::json*>> groups;
+    for (const auto& p : points) {
+        std::string key = fmt::format("{}|{}|{}", p["scenario"].get<std::string>(),
+                                      p["x_value"].get<double>(), p["model"].get<std::string>());
+        if (!groups.count(key)) order.push_back(key);
+        groups[key].push_back(&p);
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& key : order) {
+        const auto& members = groups[key];
+        const auto& first = *members.front();
+        nlohmann::json entry = {{"scenario", first["scenario"]}, {"model", first["model"]},
+                                {"x_name", first["x_name"]},     {"x_value", first["x_value"]},
+                                {"repeats", members.size()}};
+        size_t ok = 0;
+        bool any_loadgen_bound = false;
+        for (const auto* p : members) {
+            if (p->value("status", "") == "ok") ++ok;
+            any_loadgen_bound = any_loadgen_bound || p->value("loadgen_bound", false);
+        }
+        entry["repeats_ok"] = ok;
+        entry["loadgen_bound"] = any_loadgen_bound;
+        // A group is as good as its worst repeat: one failure makes it "failed", and a
+        // refusal (decided before running) applies to every repeat.
+        entry["status"] = ok == members.size() ? "ok" : first.value("status", "failed");
+        for (const auto* p : members)
+            if (p->value("status", "") != "ok") {
+                entry["status"] = p->value("status", "failed");
+                entry["reason"] = p->value("reason", nlohmann::json::object());
+                break;
+            }
+        nlohmann::json metrics = nlohmann::json::object();
+        for (const auto& info : metric_infos()) {
+            std::vector<double> values;
+            for (const auto* p : members) {
+                auto m = metrics_of(*p);
+                if (m.contains(info.key)) values.push_back(m[info.key].get<double>());
+            }
+            if (values.empty()) continue;
+            std::sort(values.begin(), values.end());
+            size_t n = values.size();
+            double median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+            metrics[info.key] = {{"median", median}, {"min", values.front()}, {"max", values.back()},
+                                 {"values", values}};
+        }
+        entry["metrics"] = metrics;
+        out.push_back(entry);
+    }
+    return out;
+}
+
+void write_results(const std::filesystem::path& dir, const nlohmann::json& results) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "results.json") << results.dump(1) << "\n";
+    std::ofstream csv(dir / "points.csv");
+    csv << "scenario,model,x_name,x_value,conns,active,repeat,status,reason,loadgen_bound";
+    for (const auto& info : metric_infos()) csv << "," << info.key;
+    csv << "\n";
+    for (const auto& p : results["points"]) {
+        std::string reason = p.contains("reason") ? p["reason"].value("code", "") : "";
+        csv << fmt::format("{},{},{},{},{},{},{},{},{},{}", p["scenario"].get<std::string>(),
+                           p["model"].get<std::string>(), p["x_name"].get<std::string>(),
+                           p["x_value"].get<double>(), p["conns"].get<int>(), p["active"].get<int>(),
+                           p["repeat"].get<int>(), p.value("status", ""), reason,
+                           p.value("loadgen_bound", false) ? 1 : 0);
+        auto m = metrics_of(p);
+        for (const auto& info : metric_infos()) {
+            csv << ",";
+            if (m.contains(info.key)) csv << fmt::format("{:g}", m[info.key].get<double>());
+        }
+        csv << "\n";
+    }
+}
+
+std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error) {
+    auto file = std::filesystem::is_directory(path) ? path / "results.json" : path;
+    std::ifstream in(file);
+    if (!in) {
+        *error = fmt::format("{}: cannot open (is it a muxbench results folder?)", file.string());
+        return std::nullopt;
+    }
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        *error = fmt::format("{}: not valid JSON", file.string());
+        return std::nullopt;
+    }
+    std::string schema = j.value("schema", "(none)");
+    if (schema != kResultsSchema) {
+        *error = fmt::format("{}: schema is '{}', this muxbench reads '{}'", file.string(), schema,
+                             kResultsSchema);
+        return std::nullopt;
+    }
+    for (const char* key : {"environment", "plan", "points", "summary"})
+        if (!j.contains(key)) {
+            *error = fmt::format("{}: missing '{}'", file.string(), key);
+            return std::nullopt;
+        }
+    return j;
+}
+
+std::string summary_table(const nlohmann::json& results) {
+    std::string out;
+    std::vector<std::string> models;
+    for (const auto& e : results["summary"]) {
+        std::string m = e["model"];
+        if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
+    }
+    std::vector<std::string> scenarios;
+    for (const auto& e : results["summary"]) {
+        std::string s = e["scenario"];
+        if (std::find(scenarios.begin(), scenarios.end(), s) == scenarios.end()) scenarios.push_back(s);
+    }
+    for (const auto& scenario : scenarios) {
+        // latency is judged by its tail, the others by throughput.
+        bool latency = scenario == "latency" || scenario == "slow";
+        const char* metric = latency ? "latency_p99_us" : "throughput_per_s";
+        out += fmt::format("\n{} scenario: {} ({}), server CPU us/request in brackets\n", scenario,
+                           latency ? "p99 latency" : "throughput", latency ? "us" : "requests/s");
+        out += fmt::format("{:>12}", "");
+        for (const auto& m : models) out += fmt::format(" {:>20}", m);
+        out += "\n";
+        std::vector<double> xs;
+        std::string x_name;
+        for (const auto& e : results["summary"])
+            if (e["scenario"] == scenario) {
+                double x = e["x_value"];
+                x_name = e["x_name"];
+                if (std::find(xs.begin(), xs.end(), x) == xs.end()) xs.push_back(x);
+            }
+        for (double x : xs) {
+            out += fmt::format("{:>12}", fmt::format("{}={:g}", x_name == "idle_conns" ? "idle" : x_name == "rate_per_s" ? "rate" : "conns", x));
+            for (const auto& m : models) {
+                std::string cell = "-";
+                for (const auto& e : results["summary"]) {
+                    if (e["scenario"] != scenario || e["model"] != m || e["x_value"].get<double>() != x)
+                        continue;
+                    const auto& metrics = e["metrics"];
+                    if (e["status"] != "ok") {
+                        cell = fmt::format("{} ({})", e["status"].get<std::string>(),
+                                           e.contains("reason") ? e["reason"].value("code", "") : "");
+                    } else if (metrics.contains(metric)) {
+                        double v = metrics[metric]["median"];
+                        std::string cpu = metrics.contains("cpu_us_per_request")
+                                              ? fmt::format(" [{:.1f}]", metrics["cpu_us_per_request"]["median"].get<double>())
+                                              : "";
+                        cell = fmt::format("{:.0f}{}{}", v, cpu, e.value("loadgen_bound", false) ? "*" : "");
+                    }
+                }
+                out += fmt::format(" {:>20}", cell);
+            }
+            out += "\n";
+        }
+    }
+    out += "\n* loadgen-bound: the load generator, not the server, limited this point\n";
+    return out;
+}
+
+}  // namespace mux::sweep

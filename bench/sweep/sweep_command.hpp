@@ -1,0 +1,20 @@
+// `muxbench sweep`: every model across connection counts and scenarios, one results folder.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "plan.hpp"
+
+namespace mux::sweep {
+
+struct SweepOptions {
+    Plan plan;
+    std::string out_dir = "results";  // a new folder is made inside it per run
+    std::string run_name;             // default: <date>-<plan name>
+};
+
+void setup_sweep(CLI::App& app, SweepOptions& options);
+int run_sweep(const SweepOptions& options);
+
+}  // namespace mux::sweep
