@@ -99,6 +99,17 @@ INSTANTIATE_TEST_SUITE_P(
                     TreeShape{"GrandchildrenReapedByLivingChildren", {"--depth", "2"}, 0, 0}),
     shape_name);
 
+// Like fork with many connections: each child uses far less than a tick of CPU in the
+// window. Reading utime/stime in whole ticks truncates each child and lost most of the total
+// (a fork point read 0 µs per request); the exact run time must not.
+TEST(ProcessCost, ManySmallChildrenAddUpExactly) {
+    BurnerRun run;
+    ASSERT_NO_FATAL_FAILURE(run_burner({"--children", "64", "--burn-ms", "4"}, run));
+    // 64 x 4 ms = 256 ms of work, all of it in children alive at both samples.
+    EXPECT_GE(cpu_us(run.cost), 230'000u);
+    EXPECT_LE(cpu_us(run.cost), run.life.user_cpu_us + run.life.system_cpu_us + 20'000u);
+}
+
 class ThousandWrites : public testing::TestWithParam<TreeShape> {};
 
 // syscw of the tree holds a descendant's writes whether it is alive or was reaped, even

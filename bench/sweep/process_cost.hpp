@@ -24,6 +24,9 @@ struct ProcessReading {
     uint64_t system_ticks = 0;
     uint64_t reaped_user_ticks = 0;    // cutime
     uint64_t reaped_system_ticks = 0;  // cstime
+    // Time on CPU of the living threads, in ns (/proc/PID/task/TID/schedstat): exact, where
+    // utime and stime are truncated to whole ticks per process.
+    uint64_t runtime_ns = 0;
     // Summed over the living threads only: /proc keeps no count for dead threads or children.
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
