@@ -21,6 +21,8 @@ int run_blocking(Server& server) {
     while (!Server::stopping()) {
         Accepted accepted = server.accept_client(/*nonblocking=*/false);
         if (accepted.status != AcceptStatus::Ok) continue;
+        setsockopt(accepted.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        setsockopt(accepted.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
         Connection connection(accepted.fd, server);
         serve_until_closed(connection);
     }

@@ -1,7 +1,6 @@
 #include "connection.hpp"
 
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -243,11 +242,6 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
 }
 
 void serve_until_closed(Connection& connection) {
-    // A blocking socket would sleep forever in recv; the timeout lets the loop see a stop
-    // request. A timed-out recv or send returns EAGAIN, which the handler treats as Retry.
-    timeval timeout{0, Server::kStopCheckMs * 1000};
-    setsockopt(connection.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt(connection.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     while (!Server::stopping()) {
         Next next = connection.wants_write() ? connection.on_writable()
                                              : connection.on_readable(ReadMode::Once);

@@ -66,7 +66,9 @@ private:
 };
 
 // Serves one connection on a blocking socket until it closes or the server stops: the
-// whole of the blocking model's per-connection loop, and a fork child's.
+// whole of the blocking model's per-connection loop, and a fork child's. The stop flag is
+// seen only when a blocking call returns; a caller that must notice a stop while the peer is
+// silent sets SO_RCVTIMEO/SO_SNDTIMEO, which make a timed-out call return as Retry.
 void serve_until_closed(Connection& connection);
 
 }  // namespace mux
