@@ -148,7 +148,8 @@ void Worker::on_event(uint32_t index, uint32_t events) {
     }
     if (c.state != State::Open) return;
     if ((events & EPOLLOUT) && c.out_sent < c.out_len && !flush(index, now_ns())) return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(index);
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        on_readable(index, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
 }
 
 void Worker::on_connected(uint32_t index, uint64_t now) {
@@ -170,7 +171,7 @@ void Worker::on_connected(uint32_t index, uint64_t now) {
     if (phase_ == Phase::Run) after_replies(index, now);
 }
 
-bool Worker::on_readable(uint32_t index) {
+bool Worker::on_readable(uint32_t index, bool peer_closed) {
     Conn& c = conns_[index];
     for (;;) {
         size_t room = c.in.size() - c.in_len;
@@ -190,8 +191,9 @@ bool Worker::on_readable(uint32_t index) {
         stats_.bytes_received += r.bytes;
         if (!consume_replies(index, now)) return false;
         if (c.state != State::Open) return false;
-        // A short read drained the socket; the next arrival brings a new edge.
-        if (r.bytes < room) break;
+        // A short read drained the socket and the next arrival brings a new edge; but a FIN
+        // reported with this event has no edge left to bring, so read on until it shows.
+        if (r.bytes < room && !peer_closed) break;
     }
     return true;
 }

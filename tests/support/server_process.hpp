@@ -15,7 +15,7 @@ namespace mux::test {
 std::string binary_path(const std::string& name);
 
 class ServerProcess {
-public:
+  public:
     // listen: "tcp" (port 0 on 127.0.0.1) or "unix" (a fresh path under the temp dir).
     ServerProcess(const std::string& model, const std::string& proto, const std::string& listen,
                   std::vector<std::string> extra_args = {}, SpawnOptions options = {});
@@ -29,10 +29,11 @@ public:
     // Stops the server and returns its counters line (empty object on failure).
     nlohmann::json stop();
 
-private:
+  private:
+    // Declared before process_: the constructor fills it while building process_'s argv.
+    std::string unix_path_;
     Subprocess process_;
     Endpoint endpoint_;
-    std::string unix_path_;
     bool started_ = false;
     bool stopped_ = false;
     std::string error_;
