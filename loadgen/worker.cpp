@@ -138,11 +138,16 @@ void Worker::fail(uint32_t index, ErrorKind kind, uint64_t now) {
 void Worker::on_event(uint32_t index, uint32_t events) {
     Conn& c = conns_[index];
     if (c.state == State::Connecting) {
-        int error = 0;
-        socklen_t len = sizeof error;
-        if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-        if (error != 0) return fail(index, ErrorKind::Connect, now_ns());
-        if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        // A clean EPOLLOUT means connected; only ERR/HUP need SO_ERROR's verdict. That is one
+        // syscall less per connection, which the 16k-connection ramp feels.
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int error = 0;
+            socklen_t len = sizeof error;
+            if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+            if (error == 0) error = ECONNRESET;
+            return fail(index, ErrorKind::Connect, now_ns());
+        }
+        if (!(events & EPOLLOUT)) return;
         on_connected(index, now_ns());
         return;
     }
