@@ -138,17 +138,23 @@ void Worker::fail(uint32_t index, ErrorKind kind, uint64_t now) {
 void Worker::on_event(uint32_t index, uint32_t events) {
     Conn& c = conns_[index];
     if (c.state == State::Connecting) {
-        int error = 0;
-        socklen_t len = sizeof error;
-        if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-        if (error != 0) return fail(index, ErrorKind::Connect, now_ns());
-        if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        // A clean EPOLLOUT means connected; only ERR/HUP need SO_ERROR's verdict. That is one
+        // syscall less per connection, which the 16k-connection ramp feels.
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int error = 0;
+            socklen_t len = sizeof error;
+            if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+            if (error == 0) error = ECONNRESET;
+            return fail(index, ErrorKind::Connect, now_ns());
+        }
+        if (!(events & EPOLLOUT)) return;
         on_connected(index, now_ns());
         return;
     }
     if (c.state != State::Open) return;
     if ((events & EPOLLOUT) && c.out_sent < c.out_len && !flush(index, now_ns())) return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(index);
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        on_readable(index, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
 }
 
 void Worker::on_connected(uint32_t index, uint64_t now) {
@@ -170,7 +176,7 @@ void Worker::on_connected(uint32_t index, uint64_t now) {
     if (phase_ == Phase::Run) after_replies(index, now);
 }
 
-bool Worker::on_readable(uint32_t index) {
+bool Worker::on_readable(uint32_t index, bool peer_closed) {
     Conn& c = conns_[index];
     for (;;) {
         size_t room = c.in.size() - c.in_len;
@@ -190,8 +196,9 @@ bool Worker::on_readable(uint32_t index) {
         stats_.bytes_received += r.bytes;
         if (!consume_replies(index, now)) return false;
         if (c.state != State::Open) return false;
-        // A short read drained the socket; the next arrival brings a new edge.
-        if (r.bytes < room) break;
+        // A short read drained the socket and the next arrival brings a new edge; but a FIN
+        // reported with this event has no edge left to bring, so read on until it shows.
+        if (r.bytes < room && !peer_closed) break;
     }
     return true;
 }

@@ -91,7 +91,7 @@ class Worker {
     void fail(uint32_t index, ErrorKind kind, uint64_t now);
     void on_event(uint32_t index, uint32_t events);
     void on_connected(uint32_t index, uint64_t now);
-    bool on_readable(uint32_t index);
+    bool on_readable(uint32_t index, bool peer_closed);
     bool consume_replies(uint32_t index, uint64_t now);
     void on_reply(Conn& c, const InFlight& f, uint64_t now);
     void after_replies(uint32_t index, uint64_t now);
