@@ -9,7 +9,6 @@ duration=${1:-5}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 bin=build/bin
-hz=$(getconf CLK_TCK)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -18,15 +17,15 @@ measure() {  # name pid port
   # Warm up, then measure one window.
   taskset -c "$client_cpu" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null
   local before after out rps requests
-  before=$(bash bench/peers/tree_cpu_ticks.sh "$pid")
+  before=$(bash bench/peers/tree_cpu_ns.sh "$pid")
   out=$(taskset -c "$client_cpu" wrk -t1 -c100 -d"${duration}s" "http://127.0.0.1:$port/")
-  after=$(bash bench/peers/tree_cpu_ticks.sh "$pid")
+  after=$(bash bench/peers/tree_cpu_ns.sh "$pid")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   local errors
   errors=$(grep -E "Socket errors|Non-2xx" <<<"$out" | tr '\n' ' ' || true)
-  awk -v n="$name" -v rps="$rps" -v req="$requests" -v t=$((after - before)) -v hz="$hz" -v e="$errors" \
-    'BEGIN { printf "%-12s %12.0f %16.2f  %s\n", n, rps, t / hz * 1e6 / req, e }'
+  awk -v n="$name" -v rps="$rps" -v req="$requests" -v ns=$((after - before)) -v e="$errors" \
+    'BEGIN { printf "%-12s %12.0f %16.2f  %s\n", n, rps, ns / 1000 / req, e }'
 }
 
 printf "%-12s %12s %16s\n" server "requests/s" "cpu_us/request"
