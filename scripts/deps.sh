@@ -14,7 +14,7 @@ packages=(
   curl wrk procps util-linux
 )
 if [[ "${MUXBENCH_PEERS:-0}" == 1 ]]; then
-  packages+=(nginx-light sockperf nghttp2-client hyperfine)
+  packages+=(nginx-light sockperf nghttp2-client hyperfine time)
 fi
 
 missing=()
