@@ -5,10 +5,10 @@
 // message one byte at a time gives the same answer as feeding it whole.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-#include <sys/types.h>
 
 namespace mux::http {
 
@@ -22,7 +22,7 @@ inline constexpr ssize_t kHeadTooLarge = -3;
 struct Request {
     std::string_view method;
     std::string_view target;
-    int minor_version = 1;  // HTTP/1.<minor_version>
+    int minor_version = 1;   // HTTP/1.<minor_version>
     bool keep_alive = true;  // after the version default and any Connection header
     bool has_body = false;   // Content-Length > 0 or Transfer-Encoding present
 };
@@ -49,7 +49,9 @@ size_t format_response_head(char* out, int status, uint64_t content_length, bool
                             int minor_version);
 
 // Body byte i of GET /bytes/N: printable, and position-dependent so a shifted body fails.
-inline char bytes_body_char(size_t i) { return static_cast<char>('a' + i % 26); }
+inline char bytes_body_char(size_t i) {
+    return static_cast<char>('a' + i % 26);
+}
 
 // The fixed body of GET /.
 inline constexpr std::string_view kRootBody = "muxbench\n";

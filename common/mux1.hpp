@@ -5,10 +5,10 @@
 // returns the bytes the frame occupies, kIncomplete, or a negative error.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <sys/types.h>
 
 namespace mux::mux1 {
 
@@ -47,7 +47,9 @@ ssize_t parse_frame(const uint8_t* buf, size_t len, uint32_t max_payload, Header
 
 // Byte i of a GEN reply: a pattern that depends on the tag so a reply delivered to the
 // wrong request, or shifted by one byte, fails verification.
-inline uint8_t gen_byte(uint64_t tag, size_t i) { return static_cast<uint8_t>((tag + i) & 0xff); }
+inline uint8_t gen_byte(uint64_t tag, size_t i) {
+    return static_cast<uint8_t>((tag + i) & 0xff);
+}
 void fill_gen_payload(uint64_t tag, std::span<uint8_t> out);
 // Returns the index of the first wrong byte, or out.size() if all match.
 size_t check_gen_payload(uint64_t tag, std::span<const uint8_t> payload);

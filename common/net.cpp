@@ -1,9 +1,6 @@
 #include "net.hpp"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <charconv>
-#include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +8,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
 
 namespace mux {
 
@@ -109,7 +109,7 @@ int listen_on(const Endpoint& ep, int backlog, bool nonblocking, std::string* er
     }
     if (ep.kind == Endpoint::Kind::Unix) {
         // Remove a stale socket file, but never some other kind of file someone pointed us at.
-        struct stat st{};
+        struct stat st {};
         if (lstat(ep.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(ep.path.c_str());
     } else {
         int one = 1;

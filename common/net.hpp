@@ -45,7 +45,8 @@ uint16_t bound_port(int fd);
 
 // Starts a connect. With nonblocking, EINPROGRESS counts as success: wait for POLLOUT and
 // read SO_ERROR. Returns the fd or -1 with errno set.
-int connect_to(const SocketAddress& address, bool nonblocking, const SocketAddress* source = nullptr);
+int connect_to(const SocketAddress& address, bool nonblocking,
+               const SocketAddress* source = nullptr);
 
 bool set_nonblocking(int fd);
 void set_tcp_nodelay(int fd);

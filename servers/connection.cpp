@@ -105,8 +105,8 @@ Next Connection::flush() {
 void Connection::answer_buffered_requests() {
     const uint8_t* data = in_.data() + in_used_;
     size_t len = in_.size() - in_used_;
-    size_t used = server_.config().proto == Protocol::Mux1 ? answer_mux1(data, len)
-                                                           : answer_http(data, len);
+    size_t used =
+        server_.config().proto == Protocol::Mux1 ? answer_mux1(data, len) : answer_http(data, len);
     in_used_ += used;
     if (close_after_flush_ || in_used_ == in_.size()) {
         in_.clear();

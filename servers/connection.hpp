@@ -21,7 +21,7 @@ enum class ReadMode {
 };
 
 class Connection {
-public:
+  public:
     Connection(int fd, const Server& server);
     ~Connection();  // closes the socket
     Connection(const Connection&) = delete;
@@ -38,11 +38,12 @@ public:
     // but never reads replies must not make the server buffer without bound.
     static constexpr size_t kOutputHighWater = 256 * 1024;
     bool wants_read() const {
-        return !read_closed_ && !close_after_flush_ && !failed_ && pending_output() < kOutputHighWater;
+        return !read_closed_ && !close_after_flush_ && !failed_ &&
+               pending_output() < kOutputHighWater;
     }
     bool wants_write() const { return pending_output() > 0 && !failed_; }
 
-private:
+  private:
     size_t pending_output() const { return out_.size() - out_sent_; }
     Next next() const;
     Next flush();

@@ -12,11 +12,11 @@
 //   is why ET is not automatically cheaper than LT for small request/reply traffic.
 #include <sys/epoll.h>
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <unistd.h>
 #include <vector>
 
 #include "connection.hpp"

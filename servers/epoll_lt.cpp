@@ -12,11 +12,11 @@
 //   so no DEL is needed.
 #include <sys/epoll.h>
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <unistd.h>
 #include <vector>
 
 #include "connection.hpp"

@@ -30,7 +30,9 @@ namespace mux {
 
 namespace {
 volatile sig_atomic_t g_child_exited = 0;
-void on_child_exit(int) { g_child_exited = 1; }
+void on_child_exit(int) {
+    g_child_exited = 1;
+}
 
 void reap_children(std::unordered_set<pid_t>& children, int options) {
     for (;;) {
@@ -60,7 +62,7 @@ int run_fork(Server& server) {
     timeval timeout{0, Server::kStopCheckMs * 1000};
     setsockopt(server.listen_fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     // No SA_RESTART: SIGCHLD interrupts accept, so the loop reaps straight away.
-    struct sigaction on_exit{};
+    struct sigaction on_exit {};
     on_exit.sa_handler = on_child_exit;
     sigemptyset(&on_exit.sa_mask);
     sigaction(SIGCHLD, &on_exit, nullptr);

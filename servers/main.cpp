@@ -19,11 +19,13 @@ namespace {
 
 using mux::ServerCounters;
 
-void on_stop_signal(int) { mux::Server::request_stop(); }
+void on_stop_signal(int) {
+    mux::Server::request_stop();
+}
 
 void install_signal_handlers() {
     // No SA_RESTART: a signal interrupts select/poll/epoll_wait so the loop sees the stop.
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
@@ -65,9 +67,10 @@ nlohmann::json counters_json(const mux::ServerConfig& config, const ServerCounte
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"muxserver: one server, seven ways to wait for I/O.\n"
-                 "Prints one JSON line when listening and one JSON line of counters on "
-                 "SIGINT/SIGTERM."};
+    CLI::App app{
+        "muxserver: one server, seven ways to wait for I/O.\n"
+        "Prints one JSON line when listening and one JSON line of counters on "
+        "SIGINT/SIGTERM."};
     std::string model_name = "epoll-et";
     std::string proto_name = "mux1";
     std::string listen_text = "tcp:127.0.0.1:7700";
@@ -127,7 +130,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "muxserver: %s\n", error.c_str());
         return 1;
     }
-    if (config.listen.kind == mux::Endpoint::Kind::Tcp) config.listen.port = mux::bound_port(listen_fd);
+    if (config.listen.kind == mux::Endpoint::Kind::Tcp)
+        config.listen.port = mux::bound_port(listen_fd);
 
     // Shared with fork children so their requests are counted with the parent's.
     void* shared = mmap(nullptr, sizeof(ServerCounters), PROT_READ | PROT_WRITE,
@@ -157,7 +161,8 @@ int main(int argc, char** argv) {
     if (!stats_path.empty()) {
         std::ofstream out(stats_path);
         out << line << "\n";
-        if (!out) std::fprintf(stderr, "muxserver: could not write --stats %s\n", stats_path.c_str());
+        if (!out)
+            std::fprintf(stderr, "muxserver: could not write --stats %s\n", stats_path.c_str());
     }
     return rc;
 }

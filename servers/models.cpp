@@ -16,7 +16,9 @@ constexpr std::array kModels{
 };
 }  // namespace
 
-std::span<const ModelInfo> all_models() { return kModels; }
+std::span<const ModelInfo> all_models() {
+    return kModels;
+}
 
 const ModelInfo* find_model(std::string_view name) {
     for (const ModelInfo& model : kModels)

@@ -9,12 +9,12 @@
 //   when one socket is ready: idle connections are paid for on every wakeup.
 #include <sys/select.h>
 
+#include <unistd.h>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <unistd.h>
 
 #include "connection.hpp"
 #include "models.hpp"

@@ -13,7 +13,9 @@ namespace mux {
 
 namespace {
 volatile sig_atomic_t g_stop = 0;
-int open_reserve_fd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+int open_reserve_fd() {
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
 }  // namespace
 
 Server::Server(ServerConfig config, int listen_fd, ServerCounters* counters)
@@ -26,8 +28,12 @@ Server::~Server() {
     if (reserve_fd_ >= 0) close(reserve_fd_);
 }
 
-bool Server::stopping() { return g_stop != 0; }
-void Server::request_stop() { g_stop = 1; }
+bool Server::stopping() {
+    return g_stop != 0;
+}
+void Server::request_stop() {
+    g_stop = 1;
+}
 
 Accepted Server::accept_client(bool nonblocking) {
     int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);

@@ -51,7 +51,7 @@ struct Accepted {
 };
 
 class Server {
-public:
+  public:
     Server(ServerConfig config, int listen_fd, ServerCounters* counters);
     ~Server();
     Server(const Server&) = delete;
@@ -86,7 +86,7 @@ public:
         return true;
     }
 
-private:
+  private:
     ServerConfig config_;
     int listen_fd_;
     ServerCounters* counters_;

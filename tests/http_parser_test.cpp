@@ -137,7 +137,9 @@ size_t decided_at(const RequestCase& c) {
 }
 
 // gtest prints a failing parameter; the name says which row it is.
-void PrintTo(const RequestCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const RequestCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class HttpRequest : public testing::TestWithParam<RequestCase> {};
 
@@ -205,7 +207,9 @@ std::vector<ResponseCase> response_cases() {
     return c;
 }
 
-void PrintTo(const ResponseCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ResponseCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class HttpResponse : public testing::TestWithParam<ResponseCase> {};
 

@@ -17,12 +17,14 @@ using namespace std::chrono_literals;
 
 namespace {
 fs::path fresh_dir(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / ("muxbench-test-" + std::to_string(getpid()) + "-" + name);
+    fs::path dir =
+        fs::temp_directory_path() / ("muxbench-test-" + std::to_string(getpid()) + "-" + name);
     fs::remove_all(dir);
     return dir;
 }
 
-const nlohmann::json* find_point(const nlohmann::json& results, const std::string& model, double x) {
+const nlohmann::json* find_point(const nlohmann::json& results, const std::string& model,
+                                 double x) {
     for (const auto& p : results["points"])
         if (p["model"] == model && p["x_value"].get<double>() == x) return &p;
     return nullptr;
@@ -102,7 +104,9 @@ TEST(SweepEndToEnd, AStalledServerEndsThePointWithinItsBound) {
     point.model = "epoll-et";
     // A "server" that prints a listening line for a port nobody serves.
     fs::path fake = fresh_dir("fake-server.sh");
-    std::ofstream(fake) << "#!/bin/sh\necho '{\"event\":\"listening\",\"endpoint\":\"tcp:127.0.0.1:1\"}'\nexec sleep 60\n";
+    std::ofstream(fake)
+        << "#!/bin/sh\necho '{\"event\":\"listening\",\"endpoint\":\"tcp:127.0.0.1:1\"}'\nexec "
+           "sleep 60\n";
     fs::permissions(fake, fs::perms::owner_all);
     mux::sweep::Binaries binaries{fake.string(), mux::test::binary_path("muxload")};
     auto started = std::chrono::steady_clock::now();
@@ -119,8 +123,13 @@ TEST(SweepResults, WrittenAndReadBack) {
                               {"plan", {{"name", "t"}}},
                               {"points", nlohmann::json::array()},
                               {"summary", nlohmann::json::array()}};
-    results["points"].push_back({{"scenario", "active"}, {"model", "poll"}, {"x_name", "conns"},
-                                 {"x_value", 10}, {"conns", 10}, {"active", 10}, {"repeat", 0},
+    results["points"].push_back({{"scenario", "active"},
+                                 {"model", "poll"},
+                                 {"x_name", "conns"},
+                                 {"x_value", 10},
+                                 {"conns", 10},
+                                 {"active", 10},
+                                 {"repeat", 0},
                                  {"status", "refused"},
                                  {"reason", {{"code", "fd_setsize"}, {"detail", "d"}}}});
     results["summary"] = mux::sweep::summarize(results["points"]);
@@ -143,8 +152,11 @@ TEST(SweepResults, WrittenAndReadBack) {
 TEST(SweepResults, SummaryKeepsMedianMinMaxOverRepeats) {
     nlohmann::json points = nlohmann::json::array();
     for (double t : {300.0, 100.0, 200.0}) {
-        points.push_back({{"scenario", "active"}, {"model", "poll"}, {"x_name", "conns"},
-                          {"x_value", 10}, {"status", "ok"},
+        points.push_back({{"scenario", "active"},
+                          {"model", "poll"},
+                          {"x_name", "conns"},
+                          {"x_value", 10},
+                          {"status", "ok"},
                           {"loadgen", {{"summary", {{"throughput_per_s", t}}}}}});
     }
     auto summary = mux::sweep::summarize(points);

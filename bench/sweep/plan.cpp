@@ -52,7 +52,8 @@ std::vector<Point> scenario_points(const Plan& plan, const std::string& scenario
         p.rate_per_s = plan.latency_rate_per_s;
         points.push_back(p);
     } else if (scenario == "churn") {
-        Point p = Point::at(scenario, "conns", plan.churn_conns, plan.churn_conns, plan.churn_conns);
+        Point p =
+            Point::at(scenario, "conns", plan.churn_conns, plan.churn_conns, plan.churn_conns);
         p.requests_per_conn = 1;
         points.push_back(p);
     } else if (scenario == "slow") {

@@ -51,14 +51,15 @@ struct Point {
     std::string model;
     std::string x_name;  // "conns", "idle_conns", "rate_per_s"
     double x_value = 0;
-    int conns = 0;   // connections muxload opens
-    int active = 0;  // of which carry load
-    double rate_per_s = 0;  // 0: closed loop
+    int conns = 0;              // connections muxload opens
+    int active = 0;             // of which carry load
+    double rate_per_s = 0;      // 0: closed loop
     int requests_per_conn = 0;  // 0: unlimited; 1: churn
     std::string slow_mix;       // empty: none
     int repeat = 0;             // 0-based
 
-    static Point at(std::string scenario, std::string x_name, double x_value, int conns, int active) {
+    static Point at(std::string scenario, std::string x_name, double x_value, int conns,
+                    int active) {
         Point p;
         p.scenario = std::move(scenario);
         p.x_name = std::move(x_name);

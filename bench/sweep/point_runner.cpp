@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 
 #include "process_cost.hpp"
-#include "task_exits.hpp"
 #include "subprocess.hpp"
+#include "task_exits.hpp"
 
 namespace mux::sweep {
 
@@ -24,32 +24,38 @@ double seconds_since(Clock::time_point t) {
 }
 
 nlohmann::json point_json(const Point& point) {
-    return {{"scenario", point.scenario},
-            {"model", point.model},
-            {"x_name", point.x_name},
-            {"x_value", point.x_value},
-            {"conns", point.conns},
-            {"active", point.active},
-            {"rate_per_s", point.rate_per_s},
-            {"requests_per_conn", point.requests_per_conn},
-            {"slow_mix", point.slow_mix},
-            {"repeat", point.repeat}};
+    return {{"scenario", point.scenario},     {"model", point.model},
+            {"x_name", point.x_name},         {"x_value", point.x_value},
+            {"conns", point.conns},           {"active", point.active},
+            {"rate_per_s", point.rate_per_s}, {"requests_per_conn", point.requests_per_conn},
+            {"slow_mix", point.slow_mix},     {"repeat", point.repeat}};
 }
 
 std::vector<std::string> loadgen_argv(const Point& point, const Plan& plan, const Binaries& bin,
                                       const std::string& target, const std::string& json_path) {
     std::vector<std::string> argv{bin.muxload,
-                                  "--target", target,
-                                  "--proto", plan.proto,
-                                  "--conns", std::to_string(point.conns),
-                                  "--active", std::to_string(point.active),
-                                  "--threads", std::to_string(plan.loadgen_threads),
-                                  "--duration", fmt::format("{:g}", plan.duration_s),
-                                  "--warmup", fmt::format("{:g}", plan.warmup_s),
-                                  "--payload", std::to_string(plan.payload_bytes),
-                                  "--reply", std::to_string(plan.reply_bytes),
-                                  "--work-us", std::to_string(plan.work_us),
-                                  "--json", json_path,
+                                  "--target",
+                                  target,
+                                  "--proto",
+                                  plan.proto,
+                                  "--conns",
+                                  std::to_string(point.conns),
+                                  "--active",
+                                  std::to_string(point.active),
+                                  "--threads",
+                                  std::to_string(plan.loadgen_threads),
+                                  "--duration",
+                                  fmt::format("{:g}", plan.duration_s),
+                                  "--warmup",
+                                  fmt::format("{:g}", plan.warmup_s),
+                                  "--payload",
+                                  std::to_string(plan.payload_bytes),
+                                  "--reply",
+                                  std::to_string(plan.reply_bytes),
+                                  "--work-us",
+                                  std::to_string(plan.work_us),
+                                  "--json",
+                                  json_path,
                                   "--quiet"};
     if (point.rate_per_s > 0) {
         argv.insert(argv.end(), {"--rate", fmt::format("{:g}", point.rate_per_s)});
@@ -78,27 +84,29 @@ TaskExitRecorder& exit_recorder() {
 nlohmann::json server_cost_json(const ServerCost& window, const ServerCost& since_idle,
                                 uint64_t requests, int conns) {
     nlohmann::json problems = window.problems;
-    if (!exit_recorder().ok()) problems.push_back("taskstats unavailable: " + exit_recorder().error());
-    return {{"window_s", window.wall_s},
-            {"requests", requests},
-            {"cpu_user_s", double(window.user_cpu_us) / 1e6},
-            {"cpu_system_s", double(window.system_cpu_us) / 1e6},
-            {"voluntary_context_switches", window.voluntary_switches},
-            {"involuntary_context_switches", window.involuntary_switches},
-            {"context_switches_complete", window.switches_complete && exit_recorder().ok()},
-            {"read_syscalls", window.read_syscalls},
-            {"write_syscalls", window.write_syscalls},
-            {"peak_rss_bytes", window.root_peak_rss_bytes},
-            {"pss_bytes", window.end_pss_bytes},
-            {"idle_pss_bytes", since_idle.start_pss_bytes},
-            {"descendants_at_end", window.descendants_at_end},
-            {"descendants_born_in_window", window.descendants_appeared},
-            {"descendants_reaped_in_window", window.descendants_vanished},
-            {"cpu_us_per_request", cpu_us_per_request(window, requests)},
-            {"syscalls_per_request", syscalls_per_request(window, requests)},
-            {"context_switches_per_request", context_switches_per_request(window, requests)},
-            {"memory_bytes_per_connection", memory_bytes_per_connection(since_idle, uint64_t(conns))},
-            {"problems", problems}};
+    if (!exit_recorder().ok())
+        problems.push_back("taskstats unavailable: " + exit_recorder().error());
+    return {
+        {"window_s", window.wall_s},
+        {"requests", requests},
+        {"cpu_user_s", double(window.user_cpu_us) / 1e6},
+        {"cpu_system_s", double(window.system_cpu_us) / 1e6},
+        {"voluntary_context_switches", window.voluntary_switches},
+        {"involuntary_context_switches", window.involuntary_switches},
+        {"context_switches_complete", window.switches_complete && exit_recorder().ok()},
+        {"read_syscalls", window.read_syscalls},
+        {"write_syscalls", window.write_syscalls},
+        {"peak_rss_bytes", window.root_peak_rss_bytes},
+        {"pss_bytes", window.end_pss_bytes},
+        {"idle_pss_bytes", since_idle.start_pss_bytes},
+        {"descendants_at_end", window.descendants_at_end},
+        {"descendants_born_in_window", window.descendants_appeared},
+        {"descendants_reaped_in_window", window.descendants_vanished},
+        {"cpu_us_per_request", cpu_us_per_request(window, requests)},
+        {"syscalls_per_request", syscalls_per_request(window, requests)},
+        {"context_switches_per_request", context_switches_per_request(window, requests)},
+        {"memory_bytes_per_connection", memory_bytes_per_connection(since_idle, uint64_t(conns))},
+        {"problems", problems}};
 }
 
 nlohmann::json rusage_json(const rusage& usage) {
@@ -147,16 +155,17 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     auto ready_line = server.read_line(std::min(left(), milliseconds(10000)));
     auto ready = nlohmann::json::parse(ready_line.value_or(""), nullptr, false);
     if (!ready.is_object() || ready.value("event", "") != "listening")
-        return failed(result, "server_start", "muxserver printed no listening line: " +
-                                                  ready_line.value_or("(nothing)"));
+        return failed(result, "server_start",
+                      "muxserver printed no listening line: " + ready_line.value_or("(nothing)"));
     const ProcessTreeSample idle_sample = sample_process_tree(server.pid());
 
     std::string json_path =
-        fmt::format("{}/muxbench-point-{}-{}.json",
-                    std::filesystem::temp_directory_path().string(), getpid(), server.pid());
+        fmt::format("{}/muxbench-point-{}-{}.json", std::filesystem::temp_directory_path().string(),
+                    getpid(), server.pid());
     SpawnOptions loadgen_options;
     loadgen_options.cpus = plan.client_cpus;
-    Subprocess loadgen(loadgen_argv(point, plan, bin, ready["endpoint"], json_path), loadgen_options);
+    Subprocess loadgen(loadgen_argv(point, plan, bin, ready["endpoint"], json_path),
+                       loadgen_options);
 
     std::optional<ProcessTreeSample> window_start, window_end;
     TaskExits window_exits;
@@ -210,7 +219,8 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     result["loadgen_bound"] = report["summary"].value("loadgen_bound", false);
 
     if (timed_out)
-        return failed(result, "timeout", fmt::format("point exceeded {:g} s", plan.point_timeout_s));
+        return failed(result, "timeout",
+                      fmt::format("point exceeded {:g} s", plan.point_timeout_s));
     // muxload exits 3 when it measured but saw errors; the point stands, its errors are
     // counted in its metrics. A run that did not complete its ramp or window does not.
     if (!report["summary"].value("completed", false)) {

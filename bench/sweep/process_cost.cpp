@@ -223,7 +223,9 @@ struct TreeTotals {
     uint64_t rss_bytes = 0;
 };
 
-uint64_t ns_per_tick() { return 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)); }
+uint64_t ns_per_tick() {
+    return 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+}
 
 TreeTotals totals(const ProcessTreeSample& sample) {
     TreeTotals sum;
@@ -293,10 +295,12 @@ ServerCost cost_between(const ProcessTreeSample& start, const ProcessTreeSample&
     // cstime, which are read truncated to a tick each: the total may dip by up to two ticks
     // per reaper without anything having left the tree.
     uint64_t truncation_ns = 2 * ns_per_tick() * end.processes.size();
-    uint64_t cpu_us = after.cpu_ns + truncation_ns < before.cpu_ns
-                          ? growth(before.cpu_ns, after.cpu_ns, "tree CPU time", cost) / 1000
-                          : (after.cpu_ns > before.cpu_ns ? after.cpu_ns - before.cpu_ns : 0) / 1000;
-    uint64_t user_ticks = after.user_ticks >= before.user_ticks ? after.user_ticks - before.user_ticks : 0;
+    uint64_t cpu_us =
+        after.cpu_ns + truncation_ns < before.cpu_ns
+            ? growth(before.cpu_ns, after.cpu_ns, "tree CPU time", cost) / 1000
+            : (after.cpu_ns > before.cpu_ns ? after.cpu_ns - before.cpu_ns : 0) / 1000;
+    uint64_t user_ticks =
+        after.user_ticks >= before.user_ticks ? after.user_ticks - before.user_ticks : 0;
     uint64_t system_ticks =
         after.system_ticks >= before.system_ticks ? after.system_ticks - before.system_ticks : 0;
     uint64_t all_ticks = user_ticks + system_ticks;

@@ -8,7 +8,7 @@
 namespace mux::sweep {
 
 class Progress {
-public:
+  public:
     explicit Progress(size_t total_points);
     // Called before each point starts.
     void start_point(size_t index, const std::string& label);
@@ -16,7 +16,7 @@ public:
     void finish_point(const std::string& outcome, const std::string& detail);
     void done();
 
-private:
+  private:
     std::string eta() const;
 
     size_t total_;

@@ -32,7 +32,8 @@ nlohmann::json metrics_of(const nlohmann::json& point) {
     if (!point.contains("loadgen")) return m;
     const auto& s = point["loadgen"]["summary"];
     auto copy = [&](const char* key, const nlohmann::json& from, const char* field) {
-        if (from.is_object() && from.contains(field) && from[field].is_number()) m[key] = from[field];
+        if (from.is_object() && from.contains(field) && from[field].is_number())
+            m[key] = from[field];
     };
     copy("throughput_per_s", s, "throughput_per_s");
     if (s.contains("latency_us")) {
@@ -75,8 +76,10 @@ nlohmann::json summarize(const nlohmann::json& points) {
     for (const auto& key : order) {
         const auto& members = groups[key];
         const auto& first = *members.front();
-        nlohmann::json entry = {{"scenario", first["scenario"]}, {"model", first["model"]},
-                                {"x_name", first["x_name"]},     {"x_value", first["x_value"]},
+        nlohmann::json entry = {{"scenario", first["scenario"]},
+                                {"model", first["model"]},
+                                {"x_name", first["x_name"]},
+                                {"x_value", first["x_value"]},
                                 {"repeats", members.size()}};
         size_t ok = 0;
         bool any_loadgen_bound = false;
@@ -106,7 +109,9 @@ nlohmann::json summarize(const nlohmann::json& points) {
             std::sort(values.begin(), values.end());
             size_t n = values.size();
             double median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-            metrics[info.key] = {{"median", median}, {"min", values.front()}, {"max", values.back()},
+            metrics[info.key] = {{"median", median},
+                                 {"min", values.front()},
+                                 {"max", values.back()},
                                  {"values", values}};
         }
         entry["metrics"] = metrics;
@@ -126,9 +131,9 @@ void write_results(const std::filesystem::path& dir, const nlohmann::json& resul
         std::string reason = p.contains("reason") ? p["reason"].value("code", "") : "";
         csv << fmt::format("{},{},{},{},{},{},{},{},{},{}", p["scenario"].get<std::string>(),
                            p["model"].get<std::string>(), p["x_name"].get<std::string>(),
-                           p["x_value"].get<double>(), p["conns"].get<int>(), p["active"].get<int>(),
-                           p["repeat"].get<int>(), p.value("status", ""), reason,
-                           p.value("loadgen_bound", false) ? 1 : 0);
+                           p["x_value"].get<double>(), p["conns"].get<int>(),
+                           p["active"].get<int>(), p["repeat"].get<int>(), p.value("status", ""),
+                           reason, p.value("loadgen_bound", false) ? 1 : 0);
         auto m = metrics_of(p);
         for (const auto& info : metric_infos()) {
             csv << ",";
@@ -174,7 +179,8 @@ std::string summary_table(const nlohmann::json& results) {
     std::vector<std::string> scenarios;
     for (const auto& e : results["summary"]) {
         std::string s = e["scenario"];
-        if (std::find(scenarios.begin(), scenarios.end(), s) == scenarios.end()) scenarios.push_back(s);
+        if (std::find(scenarios.begin(), scenarios.end(), s) == scenarios.end())
+            scenarios.push_back(s);
     }
     for (const auto& scenario : scenarios) {
         // latency is judged by its tail, the others by throughput. In slow, 1% of requests are
@@ -183,7 +189,8 @@ std::string summary_table(const nlohmann::json& results) {
         const char* title = "throughput (requests/s)";
         if (scenario == "latency") metric = "latency_p99_us", title = "p99 latency (us)";
         if (scenario == "slow") metric = "latency_p90_us", title = "p90 latency (us)";
-        out += fmt::format("\n{} scenario: {}, server CPU us/request in brackets\n", scenario, title);
+        out +=
+            fmt::format("\n{} scenario: {}, server CPU us/request in brackets\n", scenario, title);
         out += fmt::format("{:>12}", "");
         for (const auto& m : models) out += fmt::format(" {:>20}", m);
         out += "\n";
@@ -196,22 +203,31 @@ std::string summary_table(const nlohmann::json& results) {
                 if (std::find(xs.begin(), xs.end(), x) == xs.end()) xs.push_back(x);
             }
         for (double x : xs) {
-            out += fmt::format("{:>12}", fmt::format("{}={:g}", x_name == "idle_conns" ? "idle" : x_name == "rate_per_s" ? "rate" : "conns", x));
+            out += fmt::format("{:>12}", fmt::format("{}={:g}",
+                                                     x_name == "idle_conns"   ? "idle"
+                                                     : x_name == "rate_per_s" ? "rate"
+                                                                              : "conns",
+                                                     x));
             for (const auto& m : models) {
                 std::string cell = "-";
                 for (const auto& e : results["summary"]) {
-                    if (e["scenario"] != scenario || e["model"] != m || e["x_value"].get<double>() != x)
+                    if (e["scenario"] != scenario || e["model"] != m ||
+                        e["x_value"].get<double>() != x)
                         continue;
                     const auto& metrics = e["metrics"];
                     if (e["status"] != "ok") {
-                        cell = fmt::format("{} ({})", e["status"].get<std::string>(),
-                                           e.contains("reason") ? e["reason"].value("code", "") : "");
+                        cell =
+                            fmt::format("{} ({})", e["status"].get<std::string>(),
+                                        e.contains("reason") ? e["reason"].value("code", "") : "");
                     } else if (metrics.contains(metric)) {
                         double v = metrics[metric]["median"];
-                        std::string cpu = metrics.contains("cpu_us_per_request")
-                                              ? fmt::format(" [{:.1f}]", metrics["cpu_us_per_request"]["median"].get<double>())
-                                              : "";
-                        cell = fmt::format("{:.0f}{}{}", v, cpu, e.value("loadgen_bound", false) ? "*" : "");
+                        std::string cpu =
+                            metrics.contains("cpu_us_per_request")
+                                ? fmt::format(" [{:.1f}]",
+                                              metrics["cpu_us_per_request"]["median"].get<double>())
+                                : "";
+                        cell = fmt::format("{:.0f}{}{}", v, cpu,
+                                           e.value("loadgen_bound", false) ? "*" : "");
                     }
                 }
                 out += fmt::format(" {:>20}", cell);

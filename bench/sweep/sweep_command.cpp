@@ -40,26 +40,58 @@ void setup_sweep(CLI::App& app, SweepOptions& o) {
         ->delimiter(',')
         ->check(CLI::IsMember(kScenarios))
         ->capture_default_str();
-    app.add_option("--proto", p.proto, "mux1 or http")->check(CLI::IsMember({"mux1", "http"}))->capture_default_str();
-    app.add_option("--payload", p.payload_bytes, "Request payload, bytes (mux1)")->capture_default_str();
-    app.add_option("--reply", p.reply_bytes, "Reply payload, bytes (mux1 GEN; http /bytes/N)")->capture_default_str();
-    app.add_option("--work-us", p.work_us, "CPU the server burns per request, microseconds")->capture_default_str();
-    app.add_option("--conns", p.conns, "active: connection counts, comma-separated")->delimiter(',')->capture_default_str();
-    app.add_option("--idle-conns", p.idle_conns, "idle: idle connection counts")->delimiter(',')->capture_default_str();
-    app.add_option("--idle-active", p.idle_active, "idle: loaded connections beside the idle ones")->capture_default_str();
-    app.add_option("--latency-rate", p.latency_rate_per_s, "latency: open-loop total rate, requests/s")->capture_default_str();
-    app.add_option("--latency-conns", p.latency_conns, "latency: connections")->capture_default_str();
-    app.add_option("--churn-conns", p.churn_conns, "churn: concurrent connections, one request each")->capture_default_str();
-    app.add_option("--slow-mix", p.slow_mix, "slow: P%:US, e.g. 1%:10000 = 1% of requests burn 10 ms")->capture_default_str();
+    app.add_option("--proto", p.proto, "mux1 or http")
+        ->check(CLI::IsMember({"mux1", "http"}))
+        ->capture_default_str();
+    app.add_option("--payload", p.payload_bytes, "Request payload, bytes (mux1)")
+        ->capture_default_str();
+    app.add_option("--reply", p.reply_bytes, "Reply payload, bytes (mux1 GEN; http /bytes/N)")
+        ->capture_default_str();
+    app.add_option("--work-us", p.work_us, "CPU the server burns per request, microseconds")
+        ->capture_default_str();
+    app.add_option("--conns", p.conns, "active: connection counts, comma-separated")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--idle-conns", p.idle_conns, "idle: idle connection counts")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--idle-active", p.idle_active, "idle: loaded connections beside the idle ones")
+        ->capture_default_str();
+    app.add_option("--latency-rate", p.latency_rate_per_s,
+                   "latency: open-loop total rate, requests/s")
+        ->capture_default_str();
+    app.add_option("--latency-conns", p.latency_conns, "latency: connections")
+        ->capture_default_str();
+    app.add_option("--churn-conns", p.churn_conns,
+                   "churn: concurrent connections, one request each")
+        ->capture_default_str();
+    app.add_option("--slow-mix", p.slow_mix,
+                   "slow: P%:US, e.g. 1%:10000 = 1% of requests burn 10 ms")
+        ->capture_default_str();
     app.add_option("--slow-conns", p.slow_conns, "slow: connections")->capture_default_str();
-    app.add_option("--duration", p.duration_s, "Measured window per point, seconds")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--warmup", p.warmup_s, "Unrecorded warmup per point, seconds")->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--repeats", p.repeats, "Runs per point; median, min and max are kept")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--loadgen-threads", p.loadgen_threads, "muxload --threads")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--server-cpus", p.server_cpus, "CPUs the server (and fork children) may use")->delimiter(',')->capture_default_str();
-    app.add_option("--client-cpus", p.client_cpus, "CPUs muxload may use")->delimiter(',')->capture_default_str();
-    app.add_option("--point-timeout", p.point_timeout_s, "Hard bound on one point, seconds")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--out", o.out_dir, "Folder in which the run's results folder is made")->capture_default_str();
+    app.add_option("--duration", p.duration_s, "Measured window per point, seconds")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--warmup", p.warmup_s, "Unrecorded warmup per point, seconds")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--repeats", p.repeats, "Runs per point; median, min and max are kept")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--loadgen-threads", p.loadgen_threads, "muxload --threads")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--server-cpus", p.server_cpus, "CPUs the server (and fork children) may use")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--client-cpus", p.client_cpus, "CPUs muxload may use")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--point-timeout", p.point_timeout_s, "Hard bound on one point, seconds")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--out", o.out_dir, "Folder in which the run's results folder is made")
+        ->capture_default_str();
     app.add_option("--run-name", o.run_name, "Name of the results folder (default: DATE-PLAN)");
 }
 
@@ -81,7 +113,8 @@ int run_sweep(const SweepOptions& options) {
         }
 
     std::vector<Point> points = expand_plan(plan, models);
-    std::string run_name = options.run_name.empty() ? timestamp() + "-" + plan.name : options.run_name;
+    std::string run_name =
+        options.run_name.empty() ? timestamp() + "-" + plan.name : options.run_name;
     std::filesystem::path dir = std::filesystem::path(options.out_dir) / run_name;
     fmt::print(stderr, "sweep: plan '{}', {} points ({} models), results in {}\n", plan.name,
                points.size(), models.size(), dir.string());
