@@ -30,7 +30,8 @@ measure() {  # name pid port
 
 printf "%-12s %12s %16s\n" server "requests/s" "cpu_us/request"
 for model in $($bin/muxserver --list-models | awk '{print $1}'); do
-  [[ $model == blocking ]] && continue  # serves one of wrk's 100 connections at a time
+  # blocking serves one of wrk's 100 connections until wrk closes it; wrk's figure is that
+  # one connection's rate, and the other 99 wait unserved.
   taskset -c "$server_cpu" $bin/muxserver --model "$model" --proto http --listen tcp:127.0.0.1:0 >"$work/ready" &
   pid=$!
   for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.05; done
