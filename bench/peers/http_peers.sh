@@ -11,6 +11,7 @@ client_cpu=${CLIENT_CPU:-1}
 bin=build/bin
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+source bench/peers/servers.sh
 
 measure() {  # name pid port
   local name=$1 pid=$2 port=$3
@@ -32,39 +33,13 @@ printf "%-12s %12s %16s\n" server "requests/s" "cpu_us/request"
 for model in $($bin/muxserver --list-models | awk '{print $1}'); do
   # blocking serves one of wrk's 100 connections until wrk closes it; wrk's figure is that
   # one connection's rate, and the other 99 wait unserved.
-  taskset -c "$server_cpu" $bin/muxserver --model "$model" --proto http --listen tcp:127.0.0.1:0 >"$work/ready" &
-  pid=$!
-  for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.05; done
-  port=$(sed -n 's/.*"endpoint":"tcp:127.0.0.1:\([0-9]*\)".*/\1/p' "$work/ready")
-  measure "$model" "$pid" "$port"
-  kill -TERM "$pid"; wait "$pid" >/dev/null || true
+  start_muxserver "$model" http
+  measure "$model" "$server_pid" "$port"
+  stop_server
 done
 
 if command -v nginx >/dev/null; then
-  port=18080
-  mkdir -p "$work/nginx"
-  cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$port;
-    location / { default_type text/plain; return 200 "muxbench\n"; }
-  }
-}
-CONF
-  taskset -c "$server_cpu" nginx -c "$work/nginx.conf" -p "$work" &
-  pid=$!
-  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
-  measure "nginx(1w)" "$pid" "$port"
-  kill -TERM "$pid"; wait "$pid" || true
+  start_nginx 18080
+  measure "nginx(1w)" "$server_pid" "$port"
+  stop_server
 fi

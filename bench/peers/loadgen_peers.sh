@@ -17,34 +17,7 @@ work=$(mktemp -d)
 py=$(plot/find-python 2>/dev/null || command -v python3)
 cleanup() { jobs -p | xargs -r kill 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-
-start_muxserver() {  # proto -> sets server_pid, port
-  taskset -c "$server_cpu" $bin/muxserver --model epoll-et --proto "$1" --listen tcp:127.0.0.1:0 >"$work/ready" &
-  server_pid=$!
-  for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.05; done
-  port=$(sed -n 's/.*"endpoint":"tcp:127.0.0.1:\([0-9]*\)".*/\1/p' "$work/ready")
-}
-
-start_nginx() {
-  port=18081
-  mkdir -p "$work/nginx"
-  cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$port; location / { default_type text/plain; return 200 "muxbench\n"; } }
-}
-CONF
-  taskset -c "$server_cpu" nginx -c "$work/nginx.conf" -p "$work" &
-  server_pid=$!
-  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
-}
+source bench/peers/servers.sh
 
 compare_http() {  # label
   local label=$1 out
@@ -77,8 +50,8 @@ PY
 }
 
 echo "== 1. http, 100 connections, ${duration} s"
-start_muxserver http; compare_http "epoll-et"; kill -TERM "$server_pid"; wait "$server_pid" >/dev/null 2>&1 || true
-start_nginx; compare_http "nginx"; kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true
+start_muxserver epoll-et http; compare_http "epoll-et"; stop_server
+start_nginx 18081; compare_http "nginx"; stop_server
 
 echo "== 2. round-trip floor, 1 connection, ${duration} s"
 taskset -c "$server_cpu" sockperf server --tcp -i 127.0.0.1 -p 18082 >/dev/null 2>&1 &
@@ -87,10 +60,10 @@ sleep 0.5
 half_p50=$(taskset -c "$client_cpu" sockperf ping-pong --tcp -i 127.0.0.1 -p 18082 -t "$duration" -m 40 2>&1 |
   awk '/percentile 50.000/ {print $NF}')
 kill "$sock_pid"; wait "$sock_pid" 2>/dev/null || true
-start_muxserver mux1
+start_muxserver epoll-et mux1
 taskset -c "$client_cpu" $bin/muxload --target "tcp:127.0.0.1:$port" --proto mux1 --conns 1 \
   --payload 16 --duration "$duration" --warmup 0.5 --quiet --json "$work/rtt.json" >/dev/null || true
-kill -TERM "$server_pid"; wait "$server_pid" >/dev/null 2>&1 || true
+stop_server
 "$py" - "$half_p50" "$work/rtt.json" <<'PY'
 import json, sys
 half, path = float(sys.argv[1]), sys.argv[2]
@@ -100,10 +73,10 @@ print(f"sockperf p50 half round trip {half:.1f} us -> round trip {2 * half:.1f} 
 PY
 
 echo "== 3. 16,000 idle + 100 active connections"
-start_muxserver mux1
+start_muxserver epoll-et mux1
 taskset -c "$client_cpu" $bin/muxload --target "tcp:127.0.0.1:$port" --proto mux1 --conns 16100 \
   --active 100 --duration 2 --warmup 0.5 --quiet --json "$work/scale.json" >/dev/null || true
-kill -TERM "$server_pid"; wait "$server_pid" >/dev/null 2>&1 || true
+stop_server
 "$py" - "$work/scale.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["summary"]
