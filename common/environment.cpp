@@ -13,6 +13,9 @@
 #ifndef MUXBENCH_GIT_COMMIT
 #define MUXBENCH_GIT_COMMIT "unknown"
 #endif
+#ifndef MUXBENCH_CXX_FLAGS
+#define MUXBENCH_CXX_FLAGS "unknown"
+#endif
 #ifndef MUXBENCH_BUILD_TYPE
 #define MUXBENCH_BUILD_TYPE "unknown"
 #endif
@@ -75,6 +78,7 @@ nlohmann::json describe_environment() {
     env["cpu_affinity"] = cpu_affinity();
     env["compiler"] = __VERSION__;
     env["build_type"] = MUXBENCH_BUILD_TYPE;
+    env["compiler_flags"] = MUXBENCH_CXX_FLAGS;
     env["git_commit"] = MUXBENCH_GIT_COMMIT;
     env["date_utc"] = date_utc();
     return env;

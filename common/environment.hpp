@@ -7,7 +7,7 @@
 namespace mux {
 
 // {"hostname", "kernel": {sysname, release, version, machine}, "cpu_model", "online_cores",
-//  "fd_limit": {soft, hard}, "cpu_affinity": [cpus], "compiler", "build_type", "git_commit",
+//  "fd_limit": {soft, hard}, "cpu_affinity": [cpus], "compiler", "compiler_flags", "build_type", "git_commit",
 //  "date_utc"}. Reads the calling process's limits and affinity at the moment of the call.
 nlohmann::json describe_environment();
 
