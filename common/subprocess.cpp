@@ -29,8 +29,12 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
         return;
     }
     int out_pipe[2] = {-1, -1};
-    if (options.capture_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) {
+    int in_pipe[2] = {-1, -1};
+    if ((options.capture_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) ||
+        (options.pipe_stdin && pipe2(in_pipe, O_CLOEXEC) != 0)) {
         error_ = std::string("pipe: ") + std::strerror(errno);
+        for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1]})
+            if (fd >= 0) close(fd);
         return;
     }
     // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
@@ -45,7 +49,8 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     pid_ = fork();
     if (pid_ < 0) {
         error_ = std::string("fork: ") + std::strerror(errno);
-        if (out_pipe[0] >= 0) close(out_pipe[0]), close(out_pipe[1]);
+        for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1]})
+            if (fd >= 0) close(fd);
         return;
     }
     if (pid_ == 0) {
@@ -59,6 +64,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
             setrlimit(RLIMIT_NOFILE, &lim);
         }
         if (options.capture_stdout) dup2(out_pipe[1], STDOUT_FILENO);
+        if (options.pipe_stdin) dup2(in_pipe[0], STDIN_FILENO);
         if (options.quiet_stderr) {
             int devnull = open("/dev/null", O_WRONLY);
             if (devnull >= 0) dup2(devnull, STDERR_FILENO);
@@ -73,6 +79,10 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
         close(out_pipe[1]);
         stdout_fd_ = out_pipe[0];
     }
+    if (options.pipe_stdin) {
+        close(in_pipe[0]);
+        stdin_fd_ = in_pipe[1];
+    }
 }
 
 Subprocess::~Subprocess() {
@@ -81,6 +91,12 @@ Subprocess::~Subprocess() {
         wait(std::chrono::milliseconds(5000));
     }
     if (stdout_fd_ >= 0) close(stdout_fd_);
+    close_stdin();
+}
+
+void Subprocess::close_stdin() {
+    if (stdin_fd_ >= 0) close(stdin_fd_);
+    stdin_fd_ = -1;
 }
 
 std::optional<std::string> Subprocess::read_line(std::chrono::milliseconds timeout) {

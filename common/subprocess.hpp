@@ -17,6 +17,7 @@ struct SpawnOptions {
     std::vector<int> cpus;                  // empty: inherit the caller's affinity
     bool capture_stdout = true;             // else stdout is inherited
     bool quiet_stderr = false;              // send stderr to /dev/null
+    bool pipe_stdin = false;                // else stdin is inherited; see close_stdin()
     std::optional<uint64_t> fd_hard_limit;  // lower RLIMIT_NOFILE in the child
     // SIGKILL the child when the thread that started it dies, so a crashed or timed-out
     // test leaves no server behind. Off by default: the signal follows the starting thread.
@@ -40,6 +41,9 @@ class Subprocess {
     // Everything left on stdout until EOF or the deadline.
     std::string read_rest(std::chrono::milliseconds timeout);
 
+    // Closes the child's standard input (with pipe_stdin): an end-of-file it can wait for.
+    void close_stdin();
+
     void send_signal(int signo);
     // Waits for exit. Returns the exit status (as waitpid's), or nullopt on timeout.
     std::optional<int> wait(std::chrono::milliseconds timeout);
@@ -51,6 +55,7 @@ class Subprocess {
   private:
     pid_t pid_ = -1;
     int stdout_fd_ = -1;
+    int stdin_fd_ = -1;
     bool exited_ = false;
     int status_ = 0;
     rusage usage_{};

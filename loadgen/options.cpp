@@ -92,6 +92,9 @@ void setup_load_options(CLI::App& app, LoadOptions* o) {
         ->capture_default_str();
     app.add_option("--json", o->json_path, "Write the result (schema muxload/1) to this file");
     app.add_flag("-q,--quiet", o->quiet, "Print only the measure_start/measure_end lines");
+    app.add_flag("--hold-after-window", o->hold_after_window,
+                 "After measure_end, keep every connection open until standard input closes "
+                 "(at most 10 s), so a driver can read the server's state before teardown");
 }
 
 std::string validate(LoadOptions* o) {

@@ -45,6 +45,7 @@ struct LoadOptions {
     double ramp_timeout_s = 30;
     std::string json_path;
     bool quiet = false;
+    bool hold_after_window = false;
 
     bool open_loop() const { return rate_per_s > 0; }
     uint32_t active_conns() const { return active == 0 ? conns : active; }

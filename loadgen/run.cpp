@@ -1,5 +1,8 @@
 #include "run.hpp"
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <barrier>
 #include <cmath>
 #include <memory>
@@ -61,6 +64,19 @@ void judge(const LoadOptions& o, Stats* s) {
                                    " sends more than 1 ms late with a connection free");
 }
 
+// Waits until standard input reaches end-of-file, or timeout_ms passes: bounded, so a
+// driver that never closes it cannot keep a run from ending.
+void wait_for_stdin_eof(int timeout_ms) {
+    uint64_t deadline = now_ns() + uint64_t(timeout_ms) * 1'000'000;
+    char sink[256];
+    for (uint64_t now = now_ns(); now < deadline; now = now_ns()) {
+        pollfd pfd{STDIN_FILENO, POLLIN, 0};
+        int left_ms = int((deadline - now) / 1'000'000) + 1;
+        if (poll(&pfd, 1, left_ms) <= 0) continue;
+        if (read(STDIN_FILENO, sink, sizeof sink) <= 0) return;
+    }
+}
+
 }  // namespace
 
 int exit_code_for(const Stats& s) {
@@ -119,6 +135,10 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     sleep_until_ns(times.window_end_ns);
     emit(events, {{"event", "measure_end"}, {"pid", getpid()}, {"t_ns", now_ns()}});
     for (auto& t : threads) t.join();
+    // The connections close when the workers are destroyed, after this function. A server
+    // with a process per connection loses those processes as they close, so a driver that
+    // samples the server at measure_end asks us to wait until it is done.
+    if (o.hold_after_window) wait_for_stdin_eof(10'000);
 
     Stats& s = out.stats;
     s = std::move(workers[0]->stats());

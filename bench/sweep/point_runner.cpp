@@ -56,7 +56,8 @@ std::vector<std::string> loadgen_argv(const Point& point, const Plan& plan, cons
                                   std::to_string(plan.work_us),
                                   "--json",
                                   json_path,
-                                  "--quiet"};
+                                  "--quiet",
+                                  "--hold-after-window"};
     if (point.rate_per_s > 0) {
         argv.insert(argv.end(), {"--rate", fmt::format("{:g}", point.rate_per_s)});
     }
@@ -164,6 +165,7 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
                     getpid(), server.pid());
     SpawnOptions loadgen_options;
     loadgen_options.cpus = plan.client_cpus;
+    loadgen_options.pipe_stdin = true;  // closed once the end of the window is sampled
     Subprocess loadgen(loadgen_argv(point, plan, bin, ready["endpoint"], json_path),
                        loadgen_options);
 
@@ -180,6 +182,7 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
             window_end = sample_process_tree(server.pid());
             window_exits = exit_recorder().take();
             measure_ended = Clock::now();
+            loadgen.close_stdin();  // muxload held its connections open until now
         }
     }
     auto loadgen_status = loadgen.wait(std::max(left(), milliseconds(1)));
