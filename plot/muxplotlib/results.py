@@ -30,6 +30,7 @@ METRICS = {
     for m in (
         Metric("throughput_per_s", "throughput", "requests/s", True),
         Metric("latency_p50_us", "p50 latency", "µs", False),
+        Metric("latency_p90_us", "p90 latency", "µs", False),
         Metric("latency_p99_us", "p99 latency", "µs", False),
         Metric("latency_p999_us", "p99.9 latency", "µs", False),
         Metric("cpu_us_per_request", "server CPU per request", "µs/request", False),
