@@ -161,10 +161,16 @@ TEST(ProcessCost, SocketSendIsNotCountedButWriteIs) {
 TEST(ProcessCost, MemoryOfALivingChildIsItsProportionalSetSize) {
     BurnerRun run;
     ASSERT_NO_FATAL_FAILURE(run_burner({"--children", "1", "--touch-mib", "50"}, run));
-    // Pss is reported in whole KiB per process; 1 MiB covers the rounding many times over.
-    EXPECT_GE(run.cost.end_pss_bytes, run.cost.start_pss_bytes + 49 * kMiB);
-    EXPECT_GE(mux::sweep::memory_bytes_per_connection(run.cost, 1), 49.0 * kMiB);
-    EXPECT_GE(mux::sweep::memory_bytes_per_connection(run.cost, 10), 4.9 * kMiB);
+    // The child's 50 MiB are private pages, so its own Pss holds all of them (Pss is reported
+    // in whole KiB; 1 MiB covers the rounding many times over).
+    ASSERT_EQ(run.end.processes.size(), 2u);
+    EXPECT_GE(run.end.processes[1].pss_bytes, 49 * kMiB);
+    // The tree's growth also carries whatever the root's own memory did between the samples:
+    // under AddressSanitizer its allocator returned 0.4 MiB, so the tree grew 48.6 MiB. The
+    // bound still fails if living children are left out of the sum (growth near 0).
+    EXPECT_GE(run.cost.end_pss_bytes, run.cost.start_pss_bytes + 45 * kMiB);
+    EXPECT_GE(mux::sweep::memory_bytes_per_connection(run.cost, 1), 45.0 * kMiB);
+    EXPECT_GE(mux::sweep::memory_bytes_per_connection(run.cost, 10), 4.5 * kMiB);
     EXPECT_GE(run.cost.end_rss_bytes, 50 * kMiB);
 }
 
