@@ -103,8 +103,14 @@ nlohmann::json server_cost_json(const ServerCost& window, const ServerCost& sinc
         {"descendants_at_end", window.descendants_at_end},
         {"descendants_born_in_window", window.descendants_appeared},
         {"descendants_reaped_in_window", window.descendants_vanished},
-        {"cpu_us_per_request", cpu_us_per_request(window, requests)},
-        {"syscalls_per_request", syscalls_per_request(window, requests)},
+        // A tree that lost a descendant mid-window gives no sound figure: none is written,
+        // rather than a number that looks measured. `problems` says why.
+        {"cpu_us_per_request", window.problems.empty()
+                                   ? nlohmann::json(cpu_us_per_request(window, requests))
+                                   : nlohmann::json()},
+        {"syscalls_per_request", window.problems.empty()
+                                     ? nlohmann::json(syscalls_per_request(window, requests))
+                                     : nlohmann::json()},
         {"context_switches_per_request", context_switches_per_request(window, requests)},
         {"memory_bytes_per_connection", memory_bytes_per_connection(since_idle, uint64_t(conns))},
         {"problems", problems}};

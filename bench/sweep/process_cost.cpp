@@ -14,6 +14,11 @@
 //   - alive at start, reaped by end: its cum at start leaves T, its cum at exit arrives in
 //     the reaper's cutime; the difference is what it used in the window;
 //   - born in the window: counted whole, in T(end) or in its reaper's cutime.
+// The walk reads a parent before its children, so a child reaped between the two reads
+// would be in neither. The reaper is therefore stopped (SIGSTOP) for the walk when it has
+// children, and continued after: a child that exits meanwhile stays a zombie, whose /proc
+// figures are intact, until the walk is over. Fork's children serve on while their parent,
+// which only accepts and reaps, waits a few milliseconds.
 // What breaks it: a descendant whose parent dies is re-parented outside the tree (init or a
 // subreaper) and taken from T; C then falls and a problem is recorded. The root itself
 // must be alive at both samples.
@@ -57,6 +62,7 @@
 #include "process_cost.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -186,7 +192,45 @@ int64_t monotonic_now_ns() {
 
 }  // namespace
 
+namespace {
+bool has_children(pid_t pid) {
+    std::string task_dir = "/proc/" + std::to_string(pid) + "/task/";
+    for (const auto& tid : thread_ids(pid))
+        if (auto list = read_proc_file(task_dir + tid + "/children"))
+            if (list->find_first_not_of(" \n") != std::string::npos) return true;
+    return false;
+}
+
+char process_state(pid_t pid) {
+    auto stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return '?';
+    auto close = stat->rfind(')');  // the name may hold spaces and parentheses
+    return close != std::string::npos && close + 2 < stat->size() ? (*stat)[close + 2] : '?';
+}
+
+// SIGSTOPs pid and waits (at most 100 ms) until it is stopped; continues it on destruction.
+class HeldReaper {
+  public:
+    explicit HeldReaper(pid_t pid) : pid_(pid) {
+        if (kill(pid_, SIGSTOP) != 0) return;
+        held_ = true;
+        for (int i = 0; i < 1000 && process_state(pid_) != 'T'; ++i) usleep(100);
+    }
+    ~HeldReaper() {
+        if (held_) kill(pid_, SIGCONT);
+    }
+    HeldReaper(const HeldReaper&) = delete;
+    HeldReaper& operator=(const HeldReaper&) = delete;
+
+  private:
+    pid_t pid_;
+    bool held_ = false;
+};
+}  // namespace
+
 ProcessTreeSample sample_process_tree(pid_t root) {
+    std::optional<HeldReaper> hold;
+    if (has_children(root)) hold.emplace(root);
     ProcessTreeSample sample;
     sample.monotonic_ns = monotonic_now_ns();
     sample.root = root;
@@ -294,7 +338,16 @@ ServerCost cost_between(const ProcessTreeSample& start, const ProcessTreeSample&
     // A child reaped in the window moves from exact run time into its reaper's cutime and
     // cstime, which are read truncated to a tick each: the total may dip by up to two ticks
     // per reaper without anything having left the tree.
-    uint64_t truncation_ns = 2 * ns_per_tick() * end.processes.size();
+    std::map<Identity, uint64_t> reaped_at_start;
+    for (const auto& p : start.processes)
+        reaped_at_start[{p.pid, p.start_ticks}] = p.reaped_user_ticks + p.reaped_system_ticks;
+    uint64_t reapers = 0;
+    for (const auto& p : end.processes) {
+        auto found = reaped_at_start.find({p.pid, p.start_ticks});
+        uint64_t before_ticks = found == reaped_at_start.end() ? 0 : found->second;
+        if (p.reaped_user_ticks + p.reaped_system_ticks > before_ticks) ++reapers;
+    }
+    uint64_t truncation_ns = 2 * ns_per_tick() * std::max<uint64_t>(1, reapers);
     uint64_t cpu_us =
         after.cpu_ns + truncation_ns < before.cpu_ns
             ? growth(before.cpu_ns, after.cpu_ns, "tree CPU time", cost) / 1000
