@@ -1,15 +1,34 @@
-// muxbench: the suite's driver. `muxbench sweep` runs a plan and writes a results folder.
+// muxbench: the suite's driver. `muxbench sweep` runs a plan and writes a results folder;
+// `muxbench check` judges one results folder against another; `muxbench export` rewrites a
+// folder's Google Benchmark JSON.
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fstream>
 
+#include <fmt/format.h>
+
+#include "check_command.hpp"
+#include "gbench_export.hpp"
+#include "results.hpp"
 #include "sweep_command.hpp"
 
 namespace {
-// --plan NAME looks for bench/plans/NAME.toml in the source tree; a path is used as is.
-std::string plan_path(const std::string& value) {
-    if (value.find('/') != std::string::npos || value.ends_with(".toml") || value.ends_with(".ini"))
-        return value;
-    return std::string(MUX_SOURCE_DIR) + "/bench/plans/" + value + ".toml";
+int export_gbench(const std::string& folder, std::string out) {
+    std::string error;
+    auto results = mux::sweep::read_results(folder, &error);
+    if (!results) {
+        fmt::print(stderr, "export: {}\n", error);
+        return 2;
+    }
+    if (out.empty()) out = (std::filesystem::path(folder) / "gbench.json").string();
+    std::ofstream file(out);
+    file << mux::sweep::gbench_json(*results).dump(1) << "\n";
+    if (!file) {
+        fmt::print(stderr, "export: cannot write {}\n", out);
+        return 1;
+    }
+    fmt::print("{}\n", out);
+    return 0;
 }
 }  // namespace
 
@@ -18,9 +37,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     // CLI11 reads plans as config files; keys sit in a [sweep] section. Options given on the
     // command line override the plan.
-    app.set_config("--plan", "", "Plan: a name from bench/plans (quick, full) or a .toml path")
+    app.set_config("--plan", "",
+                   "Plan: a name from bench/plans (quick, full, check) or a .toml path")
         ->transform([](const std::string& value) {
-            std::string path = plan_path(value);
+            std::string path = mux::sweep::plan_path(value);
             if (!std::filesystem::exists(path))
                 throw CLI::ValidationError("--plan", "no plan file " + path);
             return path;
@@ -31,7 +51,32 @@ int main(int argc, char** argv) {
     sweep->fallthrough();  // so --plan may follow the subcommand name
     mux::sweep::setup_sweep(*sweep, sweep_options);
 
-    CLI11_PARSE(app, argc, argv);
+    mux::check::CheckCommandOptions check_options;
+    CLI::App* check = app.add_subcommand(
+        "check", "Judge a run against a baseline: regressions beyond noise, per metric and point");
+    mux::check::setup_check(*check, check_options);
+
+    std::string export_folder, export_out;
+    CLI::App* exporter = app.add_subcommand(
+        "export", "Write a results folder's metrics in Google Benchmark's JSON format");
+    exporter->add_option("folder", export_folder, "Results folder")->required();
+    exporter->add_option("--out", export_out, "Output file (default FOLDER/gbench.json)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // Misuse exits 2, as a check that cannot compare does, so CI scripts see 0/1/2 only.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
     if (sweep->parsed()) return mux::sweep::run_sweep(sweep_options);
+    try {
+        if (check->parsed()) return mux::check::run_check(check_options);
+        if (exporter->parsed()) return export_gbench(export_folder, export_out);
+    } catch (const std::exception& e) {
+        // A results file of the right schema but the wrong shape, an unwritable folder: the
+        // runs cannot be compared, and the caller is told why rather than shown an abort.
+        fmt::print(stderr, "muxbench: {}\n", e.what());
+        return 2;
+    }
     return 0;
 }

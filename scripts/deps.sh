@@ -10,8 +10,9 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev googletest libbenchmark-dev
   # charts and their tests (plot/ uses Debian's python3, not whatever python3 is on PATH)
   python3 python3-matplotlib python3-pytest
-  # tools the tests and peer comparisons drive
-  curl wrk procps util-linux
+  # tools the tests and peer comparisons drive (Google Benchmark's compare.py reads our
+  # gbench.json export in a test; it needs scipy)
+  curl wrk procps util-linux libbenchmark-tools python3-scipy
 )
 if [[ "${MUXBENCH_PEERS:-0}" == 1 ]]; then
   packages+=(nginx-light sockperf nghttp2-client hyperfine time)

@@ -29,10 +29,13 @@ TEST(SweepPlan, ExpandsScenariosXValuesRepeatsAndModels) {
     // Models run side by side: the two models alternate at each (x, repeat).
     EXPECT_EQ(points[0].model, "poll");
     EXPECT_EQ(points[1].model, "epoll-et");
-    EXPECT_EQ(points[0].repeat, 0);
-    EXPECT_EQ(points[2].repeat, 1);
     EXPECT_EQ(points[0].x_value, 1);
-    EXPECT_EQ(points[4].x_value, 100);
+    EXPECT_EQ(points[2].x_value, 100);
+    EXPECT_EQ(points[4].scenario, "idle");
+    // Each repeat is a whole pass over the plan, so a point's repeats are spread out.
+    for (size_t i = 0; i < points.size(); ++i) EXPECT_EQ(points[i].repeat, i < 8 ? 0 : 1) << i;
+    EXPECT_EQ(points[8].x_value, 1);
+    EXPECT_EQ(points[8].scenario, "active");
 }
 
 TEST(SweepPlan, IdleScenarioAddsIdleToActiveConnections) {
@@ -41,10 +44,10 @@ TEST(SweepPlan, IdleScenarioAddsIdleToActiveConnections) {
     for (const auto& p : points)
         if (p.scenario == "idle") idle.push_back(p);
     ASSERT_EQ(idle.size(), 4u);
-    EXPECT_EQ(idle[2].x_name, "idle_conns");
-    EXPECT_EQ(idle[2].x_value, 1000);
-    EXPECT_EQ(idle[2].conns, 1010);
-    EXPECT_EQ(idle[2].active, 10);
+    EXPECT_EQ(idle[1].x_name, "idle_conns");
+    EXPECT_EQ(idle[1].x_value, 1000);
+    EXPECT_EQ(idle[1].conns, 1010);
+    EXPECT_EQ(idle[1].active, 10);
 }
 
 TEST(SweepPlan, SinglePointScenariosCarryTheirShape) {

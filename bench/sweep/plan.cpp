@@ -67,18 +67,15 @@ std::vector<Point> scenario_points(const Plan& plan, const std::string& scenario
 
 std::vector<Point> expand_plan(const Plan& plan, const std::vector<std::string>& models) {
     std::vector<Point> out;
-    for (const std::string& scenario : plan.scenarios) {
-        for (const Point& base : scenario_points(plan, scenario)) {
-            for (int repeat = 0; repeat < plan.repeats; ++repeat) {
+    for (int repeat = 0; repeat < plan.repeats; ++repeat)
+        for (const std::string& scenario : plan.scenarios)
+            for (const Point& base : scenario_points(plan, scenario))
                 for (const std::string& model : models) {
                     Point p = base;
                     p.model = model;
                     p.repeat = repeat;
                     out.push_back(p);
                 }
-            }
-        }
-    }
     return out;
 }
 

@@ -84,8 +84,10 @@ struct Limits {
     uint64_t fd_hard_limit = 0;  // per process; server and loadgen each need conns + headroom
 };
 
-// Points in run order: scenario, x value, repeat, then model, so models measured side by
-// side share whatever the machine was doing at that moment, and repeats are spread out.
+// Points in run order: repeat, scenario, x value, then model. Models measured side by side
+// share whatever the machine was doing at that moment, and each pass over the whole plan is
+// one repeat, so a point's repeats lie minutes apart and sample the machine's drift, not one
+// moment of it: on a shared host that drift is the noise two runs differ by.
 std::vector<Point> expand_plan(const Plan& plan, const std::vector<std::string>& models);
 
 // Connection counts above the fd limit are dropped from the plan; these say which and why.

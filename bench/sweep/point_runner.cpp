@@ -16,6 +16,10 @@
 namespace mux::sweep {
 
 namespace {
+// The share of the measured window that reading the server's tree may take before its cost
+// no longer matches the requests muxload counted.
+constexpr double kMaxSampleShare = 0.05;
+
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -178,16 +182,21 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     std::optional<ProcessTreeSample> window_start, window_end;
     TaskExits window_exits;
     Clock::time_point measure_started{}, measure_ended{};
+    double start_walk_s = 0, end_walk_s = 0;  // how long reading the tree in /proc took
     while (auto line = loadgen.read_line(left())) {
         std::string event = event_of(*line);
         if (event == "measure_start") {
             exit_recorder().take();  // drop exits from before the window
+            auto walk_began = Clock::now();
             window_start = sample_process_tree(server.pid());
             measure_started = Clock::now();
+            start_walk_s = std::chrono::duration<double>(measure_started - walk_began).count();
         } else if (event == "measure_end") {
+            auto walk_began = Clock::now();
             window_end = sample_process_tree(server.pid());
             window_exits = exit_recorder().take();
             measure_ended = Clock::now();
+            end_walk_s = std::chrono::duration<double>(measure_ended - walk_began).count();
             loadgen.close_stdin();  // muxload held its connections open until now
         }
     }
@@ -207,7 +216,9 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
             {"setup", std::chrono::duration<double>(measure_started - started).count()},
             {"measure", std::chrono::duration<double>(measure_ended - measure_started).count()},
             {"teardown", std::chrono::duration<double>(Clock::now() - measure_ended).count()},
-            {"total", total_s}};
+            {"total", total_s},
+            {"start_sample", start_walk_s},
+            {"end_sample", end_walk_s}};
     }
 
     std::ifstream in(json_path);
@@ -223,6 +234,15 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
 
     uint64_t requests = report["summary"].value("requests", uint64_t{0});
     ServerCost window = cost_between(*window_start, *window_end, window_exits);
+    // Thousands of fork children take seconds to read. The server's cost then covers a
+    // shorter stretch than muxload's requests, and their ratio is no per-request figure.
+    if (start_walk_s + end_walk_s > kMaxSampleShare * plan.duration_s)
+        window.problems.push_back(fmt::format(
+            "reading {} processes in /proc took {:.2f} s at the window's start and {:.2f} s at "
+            "its end, over {:g}% of the {:g} s window: the server's cost and muxload's requests "
+            "do not cover the same time",
+            window_end->processes.size(), start_walk_s, end_walk_s, 100 * kMaxSampleShare,
+            plan.duration_s));
     ServerCost since_idle = cost_between(idle_sample, *window_end);
     result["server_cost"] = server_cost_json(window, since_idle, requests, point.conns);
     result["loadgen_bound"] = report["summary"].value("loadgen_bound", false);

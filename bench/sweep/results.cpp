@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "gbench_export.hpp"
+
 namespace mux::sweep {
 
 const std::vector<MetricInfo>& metric_infos() {
@@ -123,6 +125,7 @@ nlohmann::json summarize(const nlohmann::json& points) {
 void write_results(const std::filesystem::path& dir, const nlohmann::json& results) {
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "results.json") << results.dump(1) << "\n";
+    std::ofstream(dir / "gbench.json") << gbench_json(results).dump(1) << "\n";
     std::ofstream csv(dir / "points.csv");
     csv << "scenario,model,x_name,x_value,conns,active,repeat,status,reason,loadgen_bound";
     for (const auto& info : metric_infos()) csv << "," << info.key;

@@ -1,5 +1,6 @@
-// The results folder a sweep writes: results.json (schema in results/README.md) and
-// points.csv, and the reading side that plots and regression checks share.
+// The results folder a sweep writes: results.json (schema in results/README.md),
+// points.csv and gbench.json (Google Benchmark's format), and the reading side that plots
+// and regression checks share.
 #pragma once
 
 #include <filesystem>

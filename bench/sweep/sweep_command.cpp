@@ -30,6 +30,12 @@ std::string timestamp() {
 }
 }  // namespace
 
+std::string plan_path(const std::string& value) {
+    if (value.find('/') != std::string::npos || value.ends_with(".toml") || value.ends_with(".ini"))
+        return value;
+    return std::string(MUX_SOURCE_DIR) + "/bench/plans/" + value + ".toml";
+}
+
 void setup_sweep(CLI::App& app, SweepOptions& o) {
     Plan& p = o.plan;
     app.add_option("--name", p.name, "Plan name recorded in the results")->capture_default_str();

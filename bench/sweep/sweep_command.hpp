@@ -17,4 +17,8 @@ struct SweepOptions {
 void setup_sweep(CLI::App& app, SweepOptions& options);
 int run_sweep(const SweepOptions& options);
 
+// A plan name (quick, full, check) is bench/plans/NAME.toml in the source tree; a path is
+// used as is.
+std::string plan_path(const std::string& name_or_path);
+
 }  // namespace mux::sweep

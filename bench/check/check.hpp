@@ -1,0 +1,70 @@
+// The regression check's judgement: two results folders in, one verdict per metric per point
+// out. Pure: no processes, no files, so every rule is tested on made-up runs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mux::check {
+
+struct CheckOptions {
+    double threshold = 0.10;  // a difference smaller than this fraction is never a regression
+    double alpha = 0.05;      // significance level of the two-sided U test
+    std::string reference_model = "epoll-lt";  // the denominator of within-run model ratios
+    bool stable_only = false;  // judge only the metrics that hold across hosts, same host or not
+};
+
+// What the check compares on one point.
+struct Comparison {
+    std::string scenario, model, x_name;
+    double x_value = 0;
+    std::string metric;  // a results metric key, or "throughput_per_s/epoll-lt" for a ratio
+    std::string unit;
+    bool higher_is_better = false;
+    std::vector<double> base, current;  // one value per repeat
+    double base_median = 0, current_median = 0;
+    double worse_by = 0;  // fraction by which current is worse (negative: better)
+    double p = 1;         // two-sided U test over the repeats
+    // "regression", "improvement", "within_noise" (too small or not significant),
+    // "status" (the point failed now and ran before), "untestable" (too few values)
+    std::string verdict;
+    std::string detail;  // for status changes and untestable points
+};
+
+// How steady a metric is across one run's repeats: the median over points of
+// (max - min) / median.
+struct MetricNoise {
+    std::string metric;
+    double base_spread = 0, current_spread = 0;
+    size_t points = 0;
+    bool holds_across_hosts = false;
+    std::string why;
+};
+
+struct CheckReport {
+    int exit_code = 0;           // 0 fine, 1 regression, 2 cannot be compared
+    std::string cannot_compare;  // the reason, when exit_code is 2
+    bool same_host = true;
+    bool stable_only = false;  // only the metrics that hold across hosts were judged
+    std::vector<std::string> host_differences;  // "hostname: vm → ci-runner-3"
+    std::vector<std::string> notes;             // plan or kernel differences and the like
+    std::vector<Comparison> comparisons;
+    std::vector<MetricNoise> noise;
+    size_t base_repeats = 0, current_repeats = 0;
+    CheckOptions options;
+
+    size_t count(const std::string& verdict) const;
+};
+
+// The metrics the check judges on the same host, in report order.
+const std::vector<std::string>& judged_metrics();
+
+CheckReport check_runs(const nlohmann::json& base, const nlohmann::json& current,
+                       const CheckOptions& options);
+
+// Per point label, "active conns=100".
+std::string point_label(const Comparison& c);
+
+}  // namespace mux::check
