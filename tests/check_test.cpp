@@ -47,6 +47,12 @@ TEST(MannWhitney, MatchesReferencePValues) {
               1);
 }
 
+TEST(MannWhitney, RepeatsNeededFollowFromTheSmallestP) {
+    EXPECT_EQ(mux::check::repeats_needed(0.05), 4u);  // 2/70 = 0.029
+    EXPECT_EQ(mux::check::repeats_needed(0.01), 5u);  // 2/252 = 0.0079
+    EXPECT_EQ(mux::check::repeats_needed(0.001), 7u);  // 2/3432 = 0.00058
+}
+
 TEST(MannWhitney, SmallestPossiblePIsTwoOverTheOrderings) {
     EXPECT_NEAR(mux::check::smallest_possible_p(3, 3), 0.1, 1e-12);
     EXPECT_NEAR(mux::check::smallest_possible_p(4, 4), 2.0 / 70, 1e-12);
@@ -247,11 +253,17 @@ TEST(Check, TooFewRepeatsCannotBeCompared) {
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.cannot_compare.find("1 repeats in the baseline and 5"), std::string::npos)
         << r.cannot_compare;
-    EXPECT_NE(r.cannot_compare.find("4 repeats or more"), std::string::npos) << r.cannot_compare;
-    auto three = make_run([](const std::string&, double, Figures&) {}, 3);
-    EXPECT_EQ(check_runs(three, three, {}).exit_code, 2);  // best p 0.1
+    EXPECT_NE(r.cannot_compare.find("Both runs need 5 repeats or more (--repeats 5)"),
+              std::string::npos)
+        << r.cannot_compare;
+    // 4 a side: best p 2/70 = 0.029, enough at alpha 0.05 but not at the default 0.01.
     auto four = make_run([](const std::string&, double, Figures&) {}, 4);
-    EXPECT_EQ(check_runs(four, four, {}).exit_code, 0);  // best p 0.029
+    EXPECT_EQ(check_runs(four, four, {}).exit_code, 2);
+    CheckOptions lenient;
+    lenient.alpha = 0.05;
+    EXPECT_EQ(check_runs(four, four, lenient).exit_code, 0);
+    auto three = make_run([](const std::string&, double, Figures&) {}, 3);
+    EXPECT_EQ(check_runs(three, three, lenient).exit_code, 2);  // best p 0.1
 }
 
 TEST(Check, DifferentProtocolsOrNoSharedPointCannotBeCompared) {

@@ -11,7 +11,10 @@ namespace mux::check {
 
 struct CheckOptions {
     double threshold = 0.10;  // a difference smaller than this fraction is never a regression
-    double alpha = 0.05;      // significance level of the two-sided U test
+    // Significance level of the two-sided U test. Stricter than compare.py's 0.05 because a
+    // check makes a hundred or more comparisons: at 0.05 about one in twenty honest ones
+    // would pass the test by chance. With 5 repeats a side, 0.01 asks for complete separation.
+    double alpha = 0.01;
     std::string reference_model = "epoll-lt";  // the denominator of within-run model ratios
     bool stable_only = false;  // judge only the metrics that hold across hosts, same host or not
 };
@@ -26,6 +29,7 @@ struct Comparison {
     std::vector<double> base, current;  // one value per repeat
     double base_median = 0, current_median = 0;
     double worse_by = 0;  // fraction by which current is worse (negative: better)
+    double scatter = 0;   // 3/4 of the wider range of the two runs' repeats, over the base median
     double p = 1;         // two-sided U test over the repeats
     // "regression", "improvement", "within_noise" (too small or not significant),
     // "status" (the point failed now and ran before), "untestable" (too few values)

@@ -140,7 +140,8 @@ void setup_check(CLI::App& app, CheckCommandOptions& o) {
         "--threshold", [&o](const std::string& v) { o.check.threshold = parse_percent(v); },
         "Smallest change that counts, percent of the baseline median (default 10%)");
     app.add_option("--alpha", o.check.alpha,
-                   "Significance level of the two-sided Mann-Whitney U test over repeats")
+                   "Significance level of the two-sided Mann-Whitney U test over repeats (0.01: "
+                   "a check makes 100+ comparisons, and 5 repeats a side must then separate)")
         ->check(CLI::Range(0.0001, 0.5))
         ->capture_default_str();
     app.add_option("--reference-model", o.check.reference_model,
@@ -189,9 +190,10 @@ int run_check(const CheckCommandOptions& o) {
         if (best_p >= o.check.alpha) {
             fmt::print(stderr,
                        "check: cannot compare: {} repeats in the baseline and {} planned give the "
-                       "U test at best p = {:.3g}, not below alpha {:g}. Both runs need 4 "
-                       "repeats or more (5 recommended: --repeats 5).\n",
-                       base_repeats, repeats, best_p, o.check.alpha);
+                       "U test at best p = {:.3g}, not below alpha {:g}. Both runs need {} "
+                       "repeats or more (--repeats {}).\n",
+                       base_repeats, repeats, best_p, o.check.alpha,
+                       repeats_needed(o.check.alpha), repeats_needed(o.check.alpha));
             return 2;
         }
         std::string run_name = o.run_name.empty() ? timestamp() + "-check" : o.run_name;

@@ -93,4 +93,10 @@ double smallest_possible_p(size_t n_a, size_t n_b) {
     return std::min(1.0, 2 / orderings);
 }
 
+size_t repeats_needed(double alpha) {
+    size_t n = 2;
+    while (n < 64 && smallest_possible_p(n, n) >= alpha) ++n;
+    return n;
+}
+
 }  // namespace mux::check

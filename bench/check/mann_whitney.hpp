@@ -22,4 +22,7 @@ UTest mann_whitney_u(std::span<const double> a, std::span<const double> b);
 // separation): 2 / C(n_a + n_b, n_a). If it is not below alpha, the test cannot find anything.
 double smallest_possible_p(size_t n_a, size_t n_b);
 
+// The fewest repeats a side with which the test can reach p < alpha at all.
+size_t repeats_needed(double alpha);
+
 }  // namespace mux::check

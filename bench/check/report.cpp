@@ -76,17 +76,18 @@ std::string values_text(const std::vector<double>& v) {
 }
 
 void table(std::string& out, const std::vector<const Comparison*>& rows) {
-    out += "| point | model | metric | baseline | current | change | p |\n";
-    out += "|---|---|---|---:|---:|---:|---:|\n";
+    out += "| point | model | metric | baseline | current | change | noise | p |\n";
+    out += "|---|---|---|---:|---:|---:|---:|---:|\n";
     for (const auto* c : rows) {
         if (c->metric == "status") {
-            out += fmt::format("| {} | {} | status | | | {} | |\n", point_label(*c), c->model,
+            out += fmt::format("| {} | {} | status | | | {} | | |\n", point_label(*c), c->model,
                                c->detail);
             continue;
         }
-        out += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3g} |\n", point_label(*c), c->model,
-                           metric_name(c->metric), number(c->base_median),
-                           number(c->current_median), change_text(*c), c->p);
+        out += fmt::format("| {} | {} | {} | {} | {} | {} | ±{:.0f}% | {:.3g} |\n",
+                           point_label(*c), c->model, metric_name(c->metric),
+                           number(c->base_median), number(c->current_median), change_text(*c),
+                           100 * c->scatter, c->p);
     }
 }
 
@@ -129,7 +130,8 @@ std::string markdown(const CheckReport& r, const RunMeta& base, const RunMeta& c
     }
     size_t judged = r.comparisons.size() - r.count("untestable");
     out += fmt::format(
-        "- rule: a regression is a metric worse by more than {:g}% whose repeats differ by a "
+        "- rule: a regression is a metric worse by more than {:g}%, and by more than the "
+        "noise (3/4 of the wider range of the two runs' repeats), whose repeats differ by a "
         "two-sided Mann-Whitney U test at p < {:g} ({} against {} repeats per point); "
         "{} comparisons judged, {} untestable\n",
         100 * r.options.threshold, r.options.alpha, r.base_repeats, r.current_repeats, judged,
@@ -278,6 +280,7 @@ nlohmann::json report_json(const CheckReport& r, const RunMeta& base, const RunM
                                     {"base_median", c.base_median},
                                     {"current_median", c.current_median},
                                     {"worse_by", c.worse_by},
+                                    {"scatter", c.scatter},
                                     {"p", c.p}});
     j["noise"] = nlohmann::json::array();
     for (const auto& n : r.noise)
