@@ -47,6 +47,20 @@ struct Run {
     std::map<GroupKey, Group> groups;
 };
 
+// The reference model's group at the same point as g, or null when either run lacks it.
+std::pair<const Group*, const Group*> reference_groups(const Run& b, const Run& c, const Group& g,
+                                                       const std::string& reference_model) {
+    GroupKey key{g.scenario, g.x_value, reference_model};
+    auto in_b = b.groups.find(key), in_c = c.groups.find(key);
+    if (in_b == b.groups.end() || in_c == c.groups.end()) return {nullptr, nullptr};
+    return {&in_b->second, &in_c->second};
+}
+
+// What holds across hosts: the kernel's count of calls, and any ratio to the reference model.
+bool holds_across_hosts(const std::string& metric) {
+    return metric == "syscalls_per_request" || metric.find('/') != std::string::npos;
+}
+
 Run group_points(const json& results) {
     Run run;
     for (const auto& p : results["points"]) {
@@ -299,8 +313,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         if (!bg.all_ok) continue;  // refused or failed in both: nothing to measure
 
         for (const auto& metric : judged_metrics()) {
-            bool holds_across_hosts = metric == "syscalls_per_request";
-            if (report.stable_only && !holds_across_hosts) continue;
+            if (report.stable_only && !holds_across_hosts(metric)) continue;
             Comparison cmp = comparison_for(cg, metric);
             const auto* info = info_of(metric);
             cmp.unit = info->unit;
@@ -322,16 +335,14 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         }
 
         if (!report.stable_only || cg.model == options.reference_model) continue;
-        GroupKey ref_key{cg.scenario, cg.x_value, options.reference_model};
-        if (!b.groups.count(ref_key) || !c.groups.count(ref_key)) continue;
-        const Group& bref = b.groups.at(ref_key);
-        const Group& cref = c.groups.at(ref_key);
+        auto [bref, cref] = reference_groups(b, c, cg, options.reference_model);
+        if (!bref) continue;
         for (const auto& metric : kRatioMetrics) {
             Comparison cmp = comparison_for(cg, metric + "/" + options.reference_model);
             cmp.unit = "ratio";
             cmp.higher_is_better = info_of(metric)->higher_is_better;
-            cmp.base = ratios_of(bg, bref, metric);
-            cmp.current = ratios_of(cg, cref, metric);
+            cmp.base = ratios_of(bg, *bref, metric);
+            cmp.current = ratios_of(cg, *cref, metric);
             if (cmp.base.empty() || cmp.current.empty()) continue;
             judge(cmp, options);
             report.comparisons.push_back(cmp);
@@ -363,10 +374,10 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
             std::vector<double> bv, cv;
             if (ratio) {
                 if (cg.model == options.reference_model) continue;
-                GroupKey ref_key{cg.scenario, cg.x_value, options.reference_model};
-                if (!b.groups.count(ref_key) || !c.groups.count(ref_key)) continue;
-                bv = ratios_of(bg, b.groups.at(ref_key), base_metric);
-                cv = ratios_of(cg, c.groups.at(ref_key), base_metric);
+                auto [bref, cref] = reference_groups(b, c, cg, options.reference_model);
+                if (!bref) continue;
+                bv = ratios_of(bg, *bref, base_metric);
+                cv = ratios_of(cg, *cref, base_metric);
             } else {
                 bv = values_of(bg, metric);
                 cv = values_of(cg, metric);
@@ -379,11 +390,10 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         n.points = bs.size();
         n.base_spread = median(bs);
         n.current_spread = median(cs);
+        n.holds_across_hosts = holds_across_hosts(metric);
         if (ratio) {
-            n.holds_across_hosts = true;
             n.why = "models measured side by side share the host, so their ratio cancels its speed";
         } else if (metric == "syscalls_per_request") {
-            n.holds_across_hosts = true;
             n.why =
                 "the kernel counts the calls the code makes, whatever the CPU (busy-poll's "
                 "failed reads excepted)";
