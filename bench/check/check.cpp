@@ -180,11 +180,15 @@ void compare_plans(const json& base, const json& current, CheckReport& report) {
     }
 }
 
+}  // namespace
+
 size_t repeats_of(const json& results) {
     size_t most = 0;
     for (const auto& p : results["points"]) most = std::max(most, size_t(p.value("repeat", 0)) + 1);
     return most;
 }
+
+namespace {
 
 // resolution: the smallest absolute difference the metric can show; anything less is noise.
 void judge(Comparison& c, const CheckOptions& options, double resolution = 0) {

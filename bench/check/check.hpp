@@ -62,6 +62,9 @@ struct CheckReport {
     size_t count(const std::string& verdict) const;
 };
 
+// Repeats per point in a run: the highest repeat index plus one.
+size_t repeats_of(const nlohmann::json& results);
+
 // The metrics the check judges on the same host, in report order.
 const std::vector<std::string>& judged_metrics();
 

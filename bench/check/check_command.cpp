@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -23,13 +22,6 @@ namespace fs = std::filesystem;
 namespace mux::check {
 
 namespace {
-
-std::string timestamp() {
-    std::time_t now = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
-    return buf;
-}
 
 // "10%", "10" and "10.5%" all mean a percentage.
 double parse_percent(const std::string& text) {
@@ -92,7 +84,8 @@ std::vector<ChartLink> draw_charts(const std::string& base, const std::string& c
     SpawnOptions spawn;
     spawn.capture_stdout = true;
     Subprocess plot({muxplot, "--compare", base, current, "--out", out.string()}, spawn);
-    std::string said = plot.read_rest(std::chrono::minutes(5));
+    // Its stdout goes to stderr: the check's own stdout is the Markdown summary.
+    fmt::print(stderr, "{}", plot.read_rest(std::chrono::minutes(5)));
     auto status = plot.wait(std::chrono::seconds(30));
     if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
         *why = "muxplot failed (see its message above); the check itself is unaffected";
@@ -181,9 +174,7 @@ int run_check(const CheckCommandOptions& o) {
         return 2;
     }
     if (!o.plan.empty()) {
-        int base_repeats = 0;
-        for (const auto& p : (*base)["points"])
-            base_repeats = std::max(base_repeats, p.value("repeat", 0) + 1);
+        int base_repeats = static_cast<int>(repeats_of(*base));
         int repeats = o.repeats > 0 ? o.repeats : base_repeats;
         // Refuse before spending minutes on a run the test could not judge anyway.
         double best_p = smallest_possible_p(size_t(base_repeats), size_t(repeats));
@@ -192,11 +183,11 @@ int run_check(const CheckCommandOptions& o) {
                        "check: cannot compare: {} repeats in the baseline and {} planned give the "
                        "U test at best p = {:.3g}, not below alpha {:g}. Both runs need {} "
                        "repeats or more (--repeats {}).\n",
-                       base_repeats, repeats, best_p, o.check.alpha,
-                       repeats_needed(o.check.alpha), repeats_needed(o.check.alpha));
+                       base_repeats, repeats, best_p, o.check.alpha, repeats_needed(o.check.alpha),
+                       repeats_needed(o.check.alpha));
             return 2;
         }
-        std::string run_name = o.run_name.empty() ? timestamp() + "-check" : o.run_name;
+        std::string run_name = o.run_name.empty() ? sweep::run_timestamp() + "-check" : o.run_name;
         int status = run_sweep_process(o, repeats, run_name);
         if (status != 0) {
             fmt::print(stderr, "check: the sweep failed (exit status {}); nothing to judge\n",

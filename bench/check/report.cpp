@@ -84,10 +84,9 @@ void table(std::string& out, const std::vector<const Comparison*>& rows) {
                                c->detail);
             continue;
         }
-        out += fmt::format("| {} | {} | {} | {} | {} | {} | ±{:.0f}% | {:.3g} |\n",
-                           point_label(*c), c->model, metric_name(c->metric),
-                           number(c->base_median), number(c->current_median), change_text(*c),
-                           100 * c->scatter, c->p);
+        out += fmt::format("| {} | {} | {} | {} | {} | {} | ±{:.0f}% | {:.3g} |\n", point_label(*c),
+                           c->model, metric_name(c->metric), number(c->base_median),
+                           number(c->current_median), change_text(*c), 100 * c->scatter, c->p);
     }
 }
 

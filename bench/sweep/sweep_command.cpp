@@ -22,13 +22,14 @@ std::vector<std::string> model_names() {
     return names;
 }
 
-std::string timestamp() {
+}  // namespace
+
+std::string run_timestamp() {
     std::time_t now = std::time(nullptr);
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
     return buf;
 }
-}  // namespace
 
 std::string plan_path(const std::string& value) {
     if (value.find('/') != std::string::npos || value.ends_with(".toml") || value.ends_with(".ini"))
@@ -120,7 +121,7 @@ int run_sweep(const SweepOptions& options) {
 
     std::vector<Point> points = expand_plan(plan, models);
     std::string run_name =
-        options.run_name.empty() ? timestamp() + "-" + plan.name : options.run_name;
+        options.run_name.empty() ? run_timestamp() + "-" + plan.name : options.run_name;
     std::filesystem::path dir = std::filesystem::path(options.out_dir) / run_name;
     fmt::print(stderr, "sweep: plan '{}', {} points ({} models), results in {}\n", plan.name,
                points.size(), models.size(), dir.string());
@@ -128,7 +129,7 @@ int run_sweep(const SweepOptions& options) {
     nlohmann::json results = {{"schema", kResultsSchema},
                               {"environment", describe_environment()},
                               {"plan", plan.to_json()},
-                              {"started_at", timestamp()},
+                              {"started_at", run_timestamp()},
                               {"points", nlohmann::json::array()}};
     Progress progress(points.size());
     for (size_t i = 0; i < points.size(); ++i) {
@@ -144,7 +145,7 @@ int run_sweep(const SweepOptions& options) {
         results["points"].push_back(std::move(r));
     }
     progress.done();
-    results["finished_at"] = timestamp();
+    results["finished_at"] = run_timestamp();
     results["summary"] = summarize(results["points"]);
     write_results(dir, results);
     fmt::print("{}", summary_table(results));

@@ -17,6 +17,9 @@ struct SweepOptions {
 void setup_sweep(CLI::App& app, SweepOptions& options);
 int run_sweep(const SweepOptions& options);
 
+// Local time as YYYYmmdd-HHMMSS: run folder names and the started_at/finished_at stamps.
+std::string run_timestamp();
+
 // A plan name (quick, full, check) is bench/plans/NAME.toml in the source tree; a path is
 // used as is.
 std::string plan_path(const std::string& name_or_path);
