@@ -182,6 +182,17 @@ void compare_plans(const json& base, const json& current, CheckReport& report) {
 
 }  // namespace
 
+std::optional<std::string> too_few_repeats(size_t base_repeats, size_t current_repeats,
+                                           double alpha, const std::string& current_what) {
+    double best_p = smallest_possible_p(base_repeats, current_repeats);
+    if (best_p < alpha) return std::nullopt;
+    return fmt::format(
+        "{} repeats in the baseline and {} {}: even a complete separation gives the U test "
+        "p = {:.3g}, not below alpha {:g}. Both runs need {} repeats or more (--repeats {}).",
+        base_repeats, current_repeats, current_what, best_p, alpha, repeats_needed(alpha),
+        repeats_needed(alpha));
+}
+
 size_t repeats_of(const json& results) {
     size_t most = 0;
     for (const auto& p : results["points"]) most = std::max(most, size_t(p.value("repeat", 0)) + 1);
@@ -269,14 +280,9 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
                         base_proto, current_proto));
     report.base_repeats = repeats_of(base);
     report.current_repeats = repeats_of(current);
-    double best_p = smallest_possible_p(report.base_repeats, report.current_repeats);
-    if (best_p >= options.alpha)
-        return refuse(fmt::format(
-            "{} repeats in the baseline and {} in the current run: even a complete separation "
-            "gives the U test p = {:.3g}, not below alpha {:g}. Both runs need {} repeats or "
-            "more (--repeats {}).",
-            report.base_repeats, report.current_repeats, best_p, options.alpha,
-            repeats_needed(options.alpha), repeats_needed(options.alpha)));
+    if (auto why = too_few_repeats(report.base_repeats, report.current_repeats, options.alpha,
+                                   "in the current run"))
+        return refuse(*why);
 
     compare_hosts(base, current, report);
     compare_plans(base, current, report);

@@ -2,6 +2,7 @@
 // out. Pure: no processes, no files, so every rule is tested on made-up runs.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,12 @@ struct CheckReport {
 
     size_t count(const std::string& verdict) const;
 };
+
+// Why the U test cannot judge runs with these repeat counts at alpha (even a complete
+// separation would not be significant), or nullopt when it can. current_what names the second
+// count in the message: "in the current run", "planned".
+std::optional<std::string> too_few_repeats(size_t base_repeats, size_t current_repeats,
+                                           double alpha, const std::string& current_what);
 
 // Repeats per point in a run: the highest repeat index plus one.
 size_t repeats_of(const nlohmann::json& results);

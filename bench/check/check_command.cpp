@@ -11,7 +11,6 @@
 
 #include <fmt/format.h>
 
-#include "mann_whitney.hpp"
 #include "report.hpp"
 #include "results.hpp"
 #include "subprocess.hpp"
@@ -177,14 +176,9 @@ int run_check(const CheckCommandOptions& o) {
         int base_repeats = static_cast<int>(repeats_of(*base));
         int repeats = o.repeats > 0 ? o.repeats : base_repeats;
         // Refuse before spending minutes on a run the test could not judge anyway.
-        double best_p = smallest_possible_p(size_t(base_repeats), size_t(repeats));
-        if (best_p >= o.check.alpha) {
-            fmt::print(stderr,
-                       "check: cannot compare: {} repeats in the baseline and {} planned give the "
-                       "U test at best p = {:.3g}, not below alpha {:g}. Both runs need {} "
-                       "repeats or more (--repeats {}).\n",
-                       base_repeats, repeats, best_p, o.check.alpha, repeats_needed(o.check.alpha),
-                       repeats_needed(o.check.alpha));
+        if (auto why =
+                too_few_repeats(size_t(base_repeats), size_t(repeats), o.check.alpha, "planned")) {
+            fmt::print(stderr, "check: cannot compare: {}\n", *why);
             return 2;
         }
         std::string run_name = o.run_name.empty() ? sweep::run_timestamp() + "-check" : o.run_name;
