@@ -10,9 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#ifndef MUXBENCH_GIT_COMMIT
-#define MUXBENCH_GIT_COMMIT "unknown"
-#endif
+#include "git_commit.h"  // MUXBENCH_GIT_COMMIT, written at build time by cmake/git_commit.cmake
 #ifndef MUXBENCH_CXX_FLAGS
 #define MUXBENCH_CXX_FLAGS "unknown"
 #endif
@@ -58,6 +56,10 @@ std::string date_utc() {
 
 }  // namespace
 
+const char* git_commit() {
+    return MUXBENCH_GIT_COMMIT;
+}
+
 nlohmann::json describe_environment() {
     nlohmann::json env;
     char host[256] = {};
@@ -79,7 +81,7 @@ nlohmann::json describe_environment() {
     env["compiler"] = __VERSION__;
     env["build_type"] = MUXBENCH_BUILD_TYPE;
     env["compiler_flags"] = MUXBENCH_CXX_FLAGS;
-    env["git_commit"] = MUXBENCH_GIT_COMMIT;
+    env["git_commit"] = git_commit();
     env["date_utc"] = date_utc();
     return env;
 }

@@ -11,4 +11,7 @@ namespace mux {
 //  "date_utc"}. Reads the calling process's limits and affinity at the moment of the call.
 nlohmann::json describe_environment();
 
+// The commit the binary was built from, "-dirty" with uncommitted changes, or "unknown".
+const char* git_commit();
+
 }  // namespace mux

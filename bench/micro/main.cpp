@@ -6,11 +6,8 @@
 #include <csignal>
 #include <string>
 
+#include "environment.hpp"
 #include "net.hpp"
-
-#ifndef MUXBENCH_GIT_COMMIT
-#define MUXBENCH_GIT_COMMIT "unknown"
-#endif
 
 int main(int argc, char** argv) {
     const uint64_t fd_limit = mux::raise_fd_limit();
@@ -18,7 +15,7 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     // Recorded in the JSON context so a figure can be traced to the code that made it.
-    benchmark::AddCustomContext("muxbench_git_commit", MUXBENCH_GIT_COMMIT);
+    benchmark::AddCustomContext("muxbench_git_commit", mux::git_commit());
     benchmark::AddCustomContext("fd_limit", std::to_string(fd_limit));
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
