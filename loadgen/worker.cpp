@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 
 namespace mux::load {
 
@@ -20,9 +21,22 @@ constexpr uint32_t kMaxConnectingPerThread = 512;  // keeps the server's accept 
 constexpr uint64_t kConnectRetryNs = 20'000'000;
 constexpr uint64_t kMaintenanceNs = 20'000'000;  // timeout scan and connect retries
 constexpr size_t kReadRoom = 16 * 1024;
-// One loopback source address holds about this many connections to one destination port
-// (the ephemeral port range); past it, connections spread over 127.0.0.2, .3, ...
-constexpr uint32_t kConnsPerSourceAddress = 28000;
+
+// How many connections to one destination one loopback source address takes before the rest
+// spread over 127.0.0.2, .3, ... Linux's connect() tries the even ports of
+// ip_local_port_range first and walks past every even port in use before it tries an odd
+// one, so once most even ports of one source are taken each connect() scans thousands. Here
+// (range 32768-60999, 14,116 even ports) 12,000 connections from 127.0.0.1 ramped in 0.8 s
+// and 16,100 in 3.5-4.8 s. A quarter of the range per source keeps the walk short.
+uint32_t conns_per_source_address() {
+    static const uint32_t per_source = [] {
+        uint32_t low = 32768, high = 60999;  // the kernel's default range
+        std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+        range >> low >> high;
+        return std::max<uint32_t>(1024, (high > low ? high - low + 1 : 0) / 4);
+    }();
+    return per_source;
+}
 
 uint64_t thread_cpu_us() {
     rusage ru{};
@@ -74,13 +88,14 @@ Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddre
     retry_.reserve(n);
     retry_at_ns_.reserve(n);
     if (options.open_loop()) free_list_.resize(size_t(plan.active) * options.pipeline + 1);
-    if (options.conns > kConnsPerSourceAddress && is_ipv4_loopback(target)) {
+    uint32_t per_source = conns_per_source_address();
+    if (options.conns > per_source && is_ipv4_loopback(target)) {
         sources_.resize(n);
         for (size_t i = 0; i < n; ++i) {
             uint32_t global = plan.first_conn + uint32_t(i);
             auto* in4 = reinterpret_cast<sockaddr_in*>(&sources_[i].storage);
             in4->sin_family = AF_INET;
-            in4->sin_addr.s_addr = htonl((127u << 24) | (1 + global / kConnsPerSourceAddress));
+            in4->sin_addr.s_addr = htonl((127u << 24) | (1 + global / per_source));
             sources_[i].len = sizeof(sockaddr_in);
             sources_[i].family = AF_INET;
         }

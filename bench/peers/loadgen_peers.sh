@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # muxload against the peers the issue names, in one run (server on SERVER_CPU, clients on
 # CLIENT_CPU):
-#   1. http -c100 against muxserver epoll-et and nginx (1 worker): muxload beside wrk;
+#   1. http, CONNS connections (default 100), against muxserver epoll-et and nginx (1 worker):
+#      muxload beside wrk;
 #      client CPU per request is the client process's user+system time from /usr/bin/time.
 #   2. mux1, 1 connection against epoll-et: muxload's p50 round trip beside
 #      sockperf ping-pong's (sockperf prints half the round trip).
@@ -10,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-5}
+conns=${CONNS:-100}  # http connections for both clients
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 bin=build/bin
@@ -22,14 +24,14 @@ source bench/peers/servers.sh
 compare_http() {  # label
   local label=$1 out
   /usr/bin/time -f "%U %S" -o "$work/wrk.cpu" taskset -c "$client_cpu" \
-    wrk -t1 -c100 -d"${duration}s" --latency "http://127.0.0.1:$port/" >"$work/wrk.out"
+    wrk -t1 -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$port/" >"$work/wrk.out"
   local wrk_rps wrk_req wrk_p50 wrk_cpu
   wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
   wrk_req=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   wrk_p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.out")
   wrk_cpu=$(awk '{print ($1 + $2) * 1e6}' "$work/wrk.cpu")
   /usr/bin/time -f "%U %S" -o "$work/mux.cpu" taskset -c "$client_cpu" \
-    $bin/muxload --target "tcp:127.0.0.1:$port" --proto http --conns 100 --threads 1 \
+    $bin/muxload --target "tcp:127.0.0.1:$port" --proto http --conns "$conns" --threads 1 \
     --duration "$duration" --warmup 0 --quiet --json "$work/mux.json" >/dev/null || true
   "$py" - "$label" "$wrk_rps" "$wrk_req" "$wrk_p50" "$wrk_cpu" "$work/mux.json" "$work/mux.cpu" <<'PY'
 import json, sys
@@ -49,7 +51,7 @@ print(f"{label:<10} muxload/wrk: throughput {s['throughput_per_s'] / float(wrk_r
 PY
 }
 
-echo "== 1. http, 100 connections, ${duration} s"
+echo "== 1. http, ${conns} connections, ${duration} s"
 start_muxserver epoll-et http; compare_http "epoll-et"; stop_server
 start_nginx 18081; compare_http "nginx"; stop_server
 
