@@ -1,6 +1,6 @@
 // muxbench: the suite's driver. `muxbench sweep` runs a plan and writes a results folder;
-// `muxbench check` judges one results folder against another; `muxbench export` rewrites a
-// folder's Google Benchmark JSON.
+// `muxbench check` judges one results folder against another; `muxbench merge` joins runs
+// taken in turns into one; `muxbench export` rewrites a folder's Google Benchmark JSON.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +30,33 @@ int export_gbench(const std::string& folder, std::string out) {
     fmt::print("{}\n", out);
     return 0;
 }
+int merge_runs(const std::vector<std::string>& folders, const std::string& out) {
+    namespace fs = std::filesystem;
+    std::vector<nlohmann::json> runs;
+    for (const auto& folder : folders) {
+        std::string error;
+        auto results = mux::sweep::read_results(folder, &error);
+        if (!results) {
+            fmt::print(stderr, "merge: {}\n", error);
+            return 2;
+        }
+        runs.push_back(std::move(*results));
+    }
+    if (fs::exists(fs::path(out) / "results.json")) {
+        fmt::print(stderr, "merge: {} already holds a run; give a new folder\n", out);
+        return 2;
+    }
+    std::string error;
+    auto merged = mux::sweep::merge_runs(runs, folders, &error);
+    if (!merged) {
+        fmt::print(stderr, "merge: {}\n", error);
+        return 2;
+    }
+    mux::sweep::write_results(out, *merged);
+    fmt::print("{}: {} runs, {} repeats\n", (fs::path(out) / "results.json").string(), runs.size(),
+               (*merged)["plan"]["repeats"].get<int>());
+    return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,6 +83,16 @@ int main(int argc, char** argv) {
         "check", "Judge a run against a baseline: regressions beyond noise, per metric and point");
     mux::check::setup_check(*check, check_options);
 
+    std::vector<std::string> merge_folders;
+    std::string merge_out;
+    CLI::App* merger = app.add_subcommand(
+        "merge",
+        "Join runs of one plan taken in turns (A B A B ...) into one run with all their repeats");
+    merger->add_option("folders", merge_folders, "Results folders, in the order they were taken")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    merger->add_option("--out", merge_out, "New results folder for the merged run")->required();
+
     std::string export_folder, export_out;
     CLI::App* exporter = app.add_subcommand(
         "export", "Write a results folder's metrics in Google Benchmark's JSON format");
@@ -71,6 +108,7 @@ int main(int argc, char** argv) {
     if (sweep->parsed()) return mux::sweep::run_sweep(sweep_options);
     try {
         if (check->parsed()) return mux::check::run_check(check_options);
+        if (merger->parsed()) return merge_runs(merge_folders, merge_out);
         if (exporter->parsed()) return export_gbench(export_folder, export_out);
     } catch (const std::exception& e) {
         // A results file of the right schema but the wrong shape, an unwritable folder: the

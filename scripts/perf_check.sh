@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI's performance check: builds BASE_REF beside this checkout, runs the check plan with the
-# base's servers and then with this checkout's, on the same machine one after the other, and
-# judges this checkout's run against the base's with `muxbench check`.
+# base's servers and with this checkout's in turns, one repeat each per round (base, current,
+# base, current ...), merges each side's repeats into one run, and judges this checkout's run
+# against the base's with `muxbench check`. Taking them in turns puts a noisy minute of a
+# shared runner on both sides; taken one after the other, it moves one side's every repeat.
 #   bash scripts/perf_check.sh BASE_REF [OUT_DIR]     (OUT_DIR default results/ci)
 # Exit status is the check's: 0 no regression, 1 regression, 2 cannot compare.
 # Extra muxbench check options can be given in MUXBENCH_CHECK_ARGS, e.g. "--threshold 15".
@@ -22,13 +24,28 @@ cmake -S "$work/base" -B "$work/base/build" -DCMAKE_BUILD_TYPE=Release \
   -DMUXBENCH_BUILD_TESTS=OFF -DMUXBENCH_BUILD_MICROBENCH=OFF >/dev/null
 cmake --build "$work/base/build" -j "$(nproc)" --target muxbench muxserver muxload
 
-rm -rf "$out/base" "$out/current"
-echo "== check plan with the base's servers"
-"$work/base/build/bin/muxbench" sweep --plan "$plan" --out "$out" --run-name base
-echo "== check plan with this checkout's servers, judged against the base"
+repeats=$(awk -F= '/^repeats/ {gsub(/ /, "", $2); print $2}' "$plan")
+rm -rf "$out/base" "$out/current" "$out/parts" "$out/report"
+base_parts=() current_parts=()
+run_base() {
+  "$work/base/build/bin/muxbench" sweep --plan "$plan" --repeats 1 --out "$out/parts" \
+    --run-name "base-$1"
+}
+run_current() {
+  build/bin/muxbench sweep --plan "$plan" --repeats 1 --out "$out/parts" --run-name "current-$1"
+}
+for round in $(seq 1 "$repeats"); do
+  # The side that goes first alternates, so neither always follows the other.
+  echo "== round $round of $repeats: the check plan with the base's servers and with this checkout's"
+  if ((round % 2)); then run_base "$round" && run_current "$round"; else run_current "$round" && run_base "$round"; fi
+  base_parts+=("$out/parts/base-$round") current_parts+=("$out/parts/current-$round")
+done
+build/bin/muxbench merge --out "$out/base" "${base_parts[@]}"
+build/bin/muxbench merge --out "$out/current" "${current_parts[@]}"
+echo "== this checkout's run judged against the base's"
 status=0
 # shellcheck disable=SC2086
-build/bin/muxbench check --baseline "$out/base" --plan "$plan" --out "$out" --run-name current \
+build/bin/muxbench check --baseline "$out/base" --current "$out/current" \
   --report-dir "$out/report" ${MUXBENCH_CHECK_ARGS:-} || status=$?
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" && -f "$out/report/check.md" ]]; then
   cat "$out/report/check.md" >>"$GITHUB_STEP_SUMMARY"

@@ -183,14 +183,18 @@ void compare_plans(const json& base, const json& current, CheckReport& report) {
 }  // namespace
 
 std::optional<std::string> too_few_repeats(size_t base_repeats, size_t current_repeats,
-                                           double alpha, const std::string& current_what) {
+                                           size_t comparisons, double alpha,
+                                           const std::string& current_what) {
+    comparisons = std::max<size_t>(comparisons, 1);
+    double strictest = alpha / double(comparisons);
     double best_p = smallest_possible_p(base_repeats, current_repeats);
-    if (best_p < alpha) return std::nullopt;
+    if (best_p < strictest) return std::nullopt;
     return fmt::format(
         "{} repeats in the baseline and {} {}: even a complete separation gives the U test "
-        "p = {:.3g}, not below alpha {:g}. Both runs need {} repeats or more (--repeats {}).",
-        base_repeats, current_repeats, current_what, best_p, alpha, repeats_needed(alpha),
-        repeats_needed(alpha));
+        "p = {:.3g}, not below {:.3g} (alpha {:g} over {} comparisons, Holm's strictest "
+        "step). Both runs need {} repeats or more (--repeats {}).",
+        base_repeats, current_repeats, current_what, best_p, strictest, alpha, comparisons,
+        repeats_needed(strictest), repeats_needed(strictest));
 }
 
 size_t repeats_of(const json& results) {
@@ -201,8 +205,10 @@ size_t repeats_of(const json& results) {
 
 namespace {
 
-// resolution: the smallest absolute difference the metric can show; anything less is noise.
-void judge(Comparison& c, const CheckOptions& options, double resolution = 0) {
+// Everything but the verdict, which waits for the whole family's p-values (see
+// adjust_for_the_family). resolution: the smallest absolute difference the metric can show;
+// anything less is noise.
+void measure(Comparison& c, const CheckOptions& options, double resolution = 0) {
     c.base_median = median(c.base);
     c.current_median = median(c.current);
     if (smallest_possible_p(c.base.size(), c.current.size()) >= options.alpha) {
@@ -219,15 +225,36 @@ void judge(Comparison& c, const CheckOptions& options, double resolution = 0) {
     double change = (c.current_median - c.base_median) / c.base_median;
     c.worse_by = c.higher_is_better ? -change : change;
     c.p = mann_whitney_u(c.base, c.current).p;
-    bool significant =
-        c.p < options.alpha && std::fabs(c.current_median - c.base_median) > resolution;
+    c.beyond_resolution = std::fabs(c.current_median - c.base_median) > resolution;
     // A shift inside the scatter the machine gives either run's repeats is the machine, not
-    // the code: on a shared host a noisy minute moves every repeat of a run together, which
-    // the U test alone reads as significant. So the shift must exceed 3/4 of the wider range
-    // of the two runs' repeats (on this project's machine, 1/2 let 5 of 30 honest pairs alarm
-    // and 3/4 let 2; results/check/README.md has the study).
+    // the code: runs taken one after the other on a shared host see different minutes, which
+    // moves every repeat of one of them together, and the U test alone reads that as
+    // significant. So the shift must exceed 3/4 of the wider range of the two runs' repeats
+    // (results/check/README.md has the study).
     c.scatter = kScatterShare *
                 std::max(spread(c.base), spread(c.current) * c.current_median / c.base_median);
+}
+
+// Holm's step-down: sorted by p, the i-th smallest of m is held to alpha / (m - i), and the
+// first that fails stops the rest. Its adjusted p is the running maximum of (m - i) p. The
+// chance that noise makes any comparison significant then stays below alpha, which a fixed
+// per-comparison level cannot promise across a hundred comparisons.
+void adjust_for_the_family(std::vector<Comparison>& comparisons) {
+    std::vector<Comparison*> family;
+    for (auto& c : comparisons)
+        if (c.verdict.empty()) family.push_back(&c);
+    std::stable_sort(family.begin(), family.end(),
+                     [](const Comparison* a, const Comparison* b) { return a->p < b->p; });
+    double running = 0;
+    for (size_t i = 0; i < family.size(); ++i) {
+        running = std::max(running, std::min(1.0, double(family.size() - i) * family[i]->p));
+        family[i]->p_holm = running;
+    }
+}
+
+void give_verdict(Comparison& c, const CheckOptions& options) {
+    if (!c.verdict.empty()) return;  // untestable or a status change
+    bool significant = c.p_holm < options.alpha && c.beyond_resolution;
     double bar = std::max(options.threshold, c.scatter);
     if (significant && c.worse_by > bar)
         c.verdict = "regression";
@@ -258,6 +285,12 @@ size_t CheckReport::count(const std::string& verdict) const {
                                              [&](const auto& c) { return c.verdict == verdict; }));
 }
 
+size_t CheckReport::judged() const {
+    return static_cast<size_t>(std::count_if(
+        comparisons.begin(), comparisons.end(),
+        [](const auto& c) { return c.metric != "status" && c.verdict != "untestable"; }));
+}
+
 std::string point_label(const Comparison& c) {
     std::string x = c.x_name == "idle_conns" ? "idle" : c.x_name == "rate_per_s" ? "rate" : "conns";
     return fmt::format("{} {}={:g}", c.scenario, x, c.x_value);
@@ -280,9 +313,6 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
                         base_proto, current_proto));
     report.base_repeats = repeats_of(base);
     report.current_repeats = repeats_of(current);
-    if (auto why = too_few_repeats(report.base_repeats, report.current_repeats, options.alpha,
-                                   "in the current run"))
-        return refuse(*why);
 
     compare_hosts(base, current, report);
     compare_plans(base, current, report);
@@ -333,7 +363,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
             if (cmp.base.empty() || cmp.current.empty()) continue;
             bool memory = metric == "memory_bytes_per_connection";
             if (memory && cg.conns < kMinConnectionsForMemory) continue;
-            judge(cmp, options, memory ? kMemoryResolutionBytes : 0);
+            measure(cmp, options, memory ? kMemoryResolutionBytes : 0);
             // Across hosts a count is trusted only where it is steady within each run: a
             // busy-polling server's failed reads, for one, count time spent, not work done.
             if (report.stable_only && cmp.verdict != "untestable" &&
@@ -354,7 +384,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
             cmp.base = ratios_of(bg, *bref, metric);
             cmp.current = ratios_of(cg, *cref, metric);
             if (cmp.base.empty() || cmp.current.empty()) continue;
-            judge(cmp, options);
+            measure(cmp, options);
             report.comparisons.push_back(cmp);
         }
     }
@@ -415,6 +445,13 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         report.noise.push_back(n);
     }
 
+    // Every metric compared is in the family, whether or not its values turn out testable.
+    size_t family = static_cast<size_t>(
+        std::count_if(report.comparisons.begin(), report.comparisons.end(),
+                      [](const Comparison& cmp) { return cmp.metric != "status"; }));
+    if (auto why = too_few_repeats(report.base_repeats, report.current_repeats, family,
+                                   options.alpha, "in the current run"))
+        return refuse(*why);
     if (report.comparisons.size() == report.count("untestable")) {
         auto why = report.comparisons.empty()
                        ? std::string("no metric was measured at any point in both runs")
@@ -422,6 +459,8 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
                                      report.comparisons.size(), report.comparisons[0].detail);
         return refuse(why);
     }
+    adjust_for_the_family(report.comparisons);
+    for (auto& cmp : report.comparisons) give_verdict(cmp, options);
     report.exit_code = report.count("regression") + report.count("status") > 0 ? 1 : 0;
     return report;
 }

@@ -12,10 +12,12 @@ namespace mux::check {
 
 struct CheckOptions {
     double threshold = 0.10;  // a difference smaller than this fraction is never a regression
-    // Significance level of the two-sided U test. Stricter than compare.py's 0.05 because a
-    // check makes a hundred or more comparisons: at 0.05 about one in twenty honest ones
-    // would pass the test by chance. With 5 repeats a side, 0.01 asks for complete separation.
-    double alpha = 0.01;
+    // The check's false-alarm rate: the chance that noise alone makes any one of its
+    // comparisons significant. Held by Holm's step-down over all of them, because a check
+    // makes a hundred or more, and at compare.py's 0.05 each, several honest ones would pass
+    // by chance in every check. The U test's strictest step is then alpha / comparisons,
+    // which at about 130 comparisons needs 8 repeats a side.
+    double alpha = 0.05;
     std::string reference_model = "epoll-lt";  // the denominator of within-run model ratios
     bool stable_only = false;  // judge only the metrics that hold across hosts, same host or not
 };
@@ -32,6 +34,8 @@ struct Comparison {
     double worse_by = 0;  // fraction by which current is worse (negative: better)
     double scatter = 0;   // 3/4 of the wider range of the two runs' repeats, over the base median
     double p = 1;         // two-sided U test over the repeats
+    double p_holm = 1;    // p adjusted by Holm's step-down over the check's comparisons
+    bool beyond_resolution = true;  // the medians differ by more than the metric can show
     // "regression", "improvement", "within_noise" (too small or not significant),
     // "status" (the point failed now and ran before), "untestable" (too few values)
     std::string verdict;
@@ -61,13 +65,16 @@ struct CheckReport {
     CheckOptions options;
 
     size_t count(const std::string& verdict) const;
+    size_t judged() const;  // comparisons with a U test, untestable and status changes aside
 };
 
-// Why the U test cannot judge runs with these repeat counts at alpha (even a complete
-// separation would not be significant), or nullopt when it can. current_what names the second
-// count in the message: "in the current run", "planned".
+// Why the U test cannot judge runs with these repeat counts in a check of `comparisons`
+// comparisons at alpha (even a complete separation would not pass Holm's strictest step,
+// alpha / comparisons), or nullopt when it can. current_what names the second count in the
+// message: "in the current run", "planned".
 std::optional<std::string> too_few_repeats(size_t base_repeats, size_t current_repeats,
-                                           double alpha, const std::string& current_what);
+                                           size_t comparisons, double alpha,
+                                           const std::string& current_what);
 
 // Repeats per point in a run: the highest repeat index plus one.
 size_t repeats_of(const nlohmann::json& results);

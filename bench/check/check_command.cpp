@@ -132,8 +132,9 @@ void setup_check(CLI::App& app, CheckCommandOptions& o) {
         "--threshold", [&o](const std::string& v) { o.check.threshold = parse_percent(v); },
         "Smallest change that counts, percent of the baseline median (default 10%)");
     app.add_option("--alpha", o.check.alpha,
-                   "Significance level of the two-sided Mann-Whitney U test over repeats (0.01: "
-                   "a check makes 100+ comparisons, and 5 repeats a side must then separate)")
+                   "The check's false-alarm rate: the chance that noise makes any of its "
+                   "comparisons significant, held by Holm's step-down over their two-sided "
+                   "Mann-Whitney U tests (about 130 comparisons at 0.05 need 8 repeats a side)")
         ->check(CLI::Range(0.0001, 0.5))
         ->capture_default_str();
     app.add_option("--reference-model", o.check.reference_model,
@@ -151,8 +152,9 @@ void setup_check(CLI::App& app, CheckCommandOptions& o) {
         ->needs(plan);
     app.footer(
         "Exit status: 0 no regression, 1 regression, 2 the runs cannot be compared (the reason "
-        "is printed).\nA regression is a metric worse than --threshold whose repeats differ at "
-        "p < --alpha.\nOn a different host (hostname, CPU model, core count or pinning differ) "
+        "is printed).\nA regression is a metric worse than --threshold and than its repeats' "
+        "noise, whose repeats differ at p < --alpha after Holm's adjustment.\nOn a different host "
+        "(hostname, CPU model, core count or pinning differ) "
         "only syscalls per request and within-run model ratios are judged.");
 }
 
@@ -175,9 +177,15 @@ int run_check(const CheckCommandOptions& o) {
     if (!o.plan.empty()) {
         int base_repeats = static_cast<int>(repeats_of(*base));
         int repeats = o.repeats > 0 ? o.repeats : base_repeats;
-        // Refuse before spending minutes on a run the test could not judge anyway.
-        if (auto why =
-                too_few_repeats(size_t(base_repeats), size_t(repeats), o.check.alpha, "planned")) {
+        // Refuse before spending minutes on a run the test could not judge anyway. The
+        // baseline judged against itself counts the comparisons a run of its plan will make.
+        CheckReport self = check_runs(*base, *base, o.check);
+        if (self.exit_code == 2 && self.comparisons.empty()) {  // refused for want of points
+            fmt::print(stderr, "check: cannot compare: {}\n", self.cannot_compare);
+            return 2;
+        }
+        if (auto why = too_few_repeats(size_t(base_repeats), size_t(repeats),
+                                       self.comparisons.size(), o.check.alpha, "planned")) {
             fmt::print(stderr, "check: cannot compare: {}\n", *why);
             return 2;
         }

@@ -76,7 +76,7 @@ std::string values_text(const std::vector<double>& v) {
 }
 
 void table(std::string& out, const std::vector<const Comparison*>& rows) {
-    out += "| point | model | metric | baseline | current | change | noise | p |\n";
+    out += "| point | model | metric | baseline | current | change | noise | p (Holm) |\n";
     out += "|---|---|---|---:|---:|---:|---:|---:|\n";
     for (const auto* c : rows) {
         if (c->metric == "status") {
@@ -86,7 +86,7 @@ void table(std::string& out, const std::vector<const Comparison*>& rows) {
         }
         out += fmt::format("| {} | {} | {} | {} | {} | {} | ±{:.0f}% | {:.3g} |\n", point_label(*c),
                            c->model, metric_name(c->metric), number(c->base_median),
-                           number(c->current_median), change_text(*c), 100 * c->scatter, c->p);
+                           number(c->current_median), change_text(*c), 100 * c->scatter, c->p_holm);
     }
 }
 
@@ -127,13 +127,13 @@ std::string markdown(const CheckReport& r, const RunMeta& base, const RunMeta& c
         out += fmt::format("\n**Why:** {}\n", r.cannot_compare);
         return out;
     }
-    size_t judged = r.comparisons.size() - r.count("untestable");
+    size_t judged = r.judged();
     out += fmt::format(
         "- rule: a regression is a metric worse by more than {:g}%, and by more than the "
         "noise (3/4 of the wider range of the two runs' repeats), whose repeats differ by a "
-        "two-sided Mann-Whitney U test at p < {:g} ({} against {} repeats per point); "
-        "{} comparisons judged, {} untestable\n",
-        100 * r.options.threshold, r.options.alpha, r.base_repeats, r.current_repeats, judged,
+        "two-sided Mann-Whitney U test at p < {:g} after Holm's adjustment over the {} "
+        "comparisons judged ({} against {} repeats per point; {} untestable)\n",
+        100 * r.options.threshold, r.options.alpha, judged, r.base_repeats, r.current_repeats,
         r.count("untestable"));
     if (r.stable_only) {
         if (!r.same_host) {
@@ -227,16 +227,17 @@ std::string junit_xml(const CheckReport& r) {
             } else if (c->verdict == "regression") {
                 out += fmt::format(
                     "      <failure type=\"regression\" message=\"worse by {:.1f}% (p = "
-                    "{:.3g})\">{}</failure>\n",
-                    100 * c->worse_by, c->p, xml_escape(values));
+                    "{:.3g}, Holm {:.3g})\">{}</failure>\n",
+                    100 * c->worse_by, c->p, c->p_holm, xml_escape(values));
             } else if (c->verdict == "untestable") {
                 out += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(c->detail));
             } else {
-                out += fmt::format(
-                    "      <system-out>{}</system-out>\n",
-                    xml_escape(fmt::format("{}: median {} → {} ({}), p = {:.3g}\n{}", c->verdict,
-                                           number(c->base_median), number(c->current_median),
-                                           change_text(*c), c->p, values)));
+                out +=
+                    fmt::format("      <system-out>{}</system-out>\n",
+                                xml_escape(fmt::format(
+                                    "{}: median {} → {} ({}), p = {:.3g}, Holm {:.3g}\n{}",
+                                    c->verdict, number(c->base_median), number(c->current_median),
+                                    change_text(*c), c->p, c->p_holm, values)));
             }
             out += "    </testcase>\n";
         }
@@ -280,7 +281,8 @@ nlohmann::json report_json(const CheckReport& r, const RunMeta& base, const RunM
                                     {"current_median", c.current_median},
                                     {"worse_by", c.worse_by},
                                     {"scatter", c.scatter},
-                                    {"p", c.p}});
+                                    {"p", c.p},
+                                    {"p_holm", c.p_holm}});
     j["noise"] = nlohmann::json::array();
     for (const auto& n : r.noise)
         j["noise"].push_back({{"metric", n.metric},

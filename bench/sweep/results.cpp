@@ -172,6 +172,52 @@ std::optional<nlohmann::json> read_results(const std::filesystem::path& path, st
     return j;
 }
 
+std::optional<nlohmann::json> merge_runs(const std::vector<nlohmann::json>& runs,
+                                         const std::vector<std::string>& names,
+                                         std::string* error) {
+    if (runs.empty()) {
+        *error = "no runs to merge";
+        return std::nullopt;
+    }
+    auto without = [](nlohmann::json j, const char* key) {
+        j.erase(key);
+        return j;
+    };
+    const nlohmann::json& first = runs.front();
+    nlohmann::json merged = first;
+    merged["points"] = nlohmann::json::array();
+    merged["merged_from"] = nlohmann::json::array();
+    int repeats = 0;
+    for (size_t i = 0; i < runs.size(); ++i) {
+        const nlohmann::json& run = runs[i];
+        for (const auto& [block, ignored] :
+             {std::pair{"plan", "repeats"}, {"environment", "date_utc"}})
+            if (without(run[block], ignored) != without(first[block], ignored)) {
+                nlohmann::json diff = nlohmann::json::diff(without(first[block], ignored),
+                                                           without(run[block], ignored));
+                *error = fmt::format(
+                    "{} and {} differ in their {} ({}): their repeats do not "
+                    "sample one thing",
+                    names.front(), names[i], block, diff.dump());
+                return std::nullopt;
+            }
+        int run_repeats = run["plan"].value("repeats", 1);
+        for (auto point : run["points"]) {
+            point["repeat"] = point.value("repeat", 0) + repeats;
+            merged["points"].push_back(std::move(point));
+        }
+        merged["merged_from"].push_back({{"run", names[i]},
+                                         {"started_at", run.value("started_at", "")},
+                                         {"finished_at", run.value("finished_at", "")},
+                                         {"repeats", run_repeats}});
+        repeats += run_repeats;
+    }
+    merged["plan"]["repeats"] = repeats;
+    merged["finished_at"] = runs.back().value("finished_at", "");
+    merged["summary"] = summarize(merged["points"]);
+    return merged;
+}
+
 std::string summary_table(const nlohmann::json& results) {
     std::string out;
     std::vector<std::string> models;

@@ -35,6 +35,15 @@ void write_results(const std::filesystem::path& dir, const nlohmann::json& resul
 // missing file, bad JSON, a schema other than kResultsSchema.
 std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error);
 
+// Runs of one plan taken in turns (A1 B1 A2 B2 ...) as one run per side: points
+// concatenated with their repeats renumbered after the earlier runs', the plan's repeats
+// summed, the summary recomputed, and the parts listed under "merged_from". Interleaving is
+// how two builds are compared on a drifting machine: a slow minute then lands on both sides.
+// nullopt with *error when the runs differ in plan (other than repeats) or environment
+// (other than the date), because their repeats would not sample one thing.
+std::optional<nlohmann::json> merge_runs(const std::vector<nlohmann::json>& runs,
+                                         const std::vector<std::string>& names, std::string* error);
+
 // A readable table per scenario: rows are x values, columns models, cells throughput or
 // the refusal. Printed at the end of a sweep.
 std::string summary_table(const nlohmann::json& results);

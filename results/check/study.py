@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """How often `muxbench check` raises a false alarm, and what it catches.
 
-Given a folder of check-plan runs named honest* (the same code, run one after another) and
-workN-* (the same plan with `--work-us N`, a server that burns N us more per request), it
+Given a folder of check-plan runs named honest* (the same code) and workNus-* (the same plan
+with `--work-us N`, a server that burns N us more per request), taken in turns by
+take_runs.sh, it
 runs the real `muxbench check` on every ordered pair of honest runs (false alarms) and on
 every honest run against every slowed one (catches), and prints both. The "true" slowdown of
 a point is its median CPU per request over all slowed runs of that N against the median over
