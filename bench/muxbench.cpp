@@ -30,7 +30,8 @@ int export_gbench(const std::string& folder, std::string out) {
     fmt::print("{}\n", out);
     return 0;
 }
-int merge_runs(const std::vector<std::string>& folders, const std::string& out) {
+
+int merge_folders(const std::vector<std::string>& folders, const std::string& out) {
     namespace fs = std::filesystem;
     std::vector<nlohmann::json> runs;
     for (const auto& folder : folders) {
@@ -83,12 +84,12 @@ int main(int argc, char** argv) {
         "check", "Judge a run against a baseline: regressions beyond noise, per metric and point");
     mux::check::setup_check(*check, check_options);
 
-    std::vector<std::string> merge_folders;
+    std::vector<std::string> merge_inputs;
     std::string merge_out;
     CLI::App* merger = app.add_subcommand(
         "merge",
         "Join runs of one plan taken in turns (A B A B ...) into one run with all their repeats");
-    merger->add_option("folders", merge_folders, "Results folders, in the order they were taken")
+    merger->add_option("folders", merge_inputs, "Results folders, in the order they were taken")
         ->required()
         ->check(CLI::ExistingDirectory);
     merger->add_option("--out", merge_out, "New results folder for the merged run")->required();
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
     if (sweep->parsed()) return mux::sweep::run_sweep(sweep_options);
     try {
         if (check->parsed()) return mux::check::run_check(check_options);
-        if (merger->parsed()) return merge_runs(merge_folders, merge_out);
+        if (merger->parsed()) return merge_folders(merge_inputs, merge_out);
         if (exporter->parsed()) return export_gbench(export_folder, export_out);
     } catch (const std::exception& e) {
         // A results file of the right schema but the wrong shape, an unwritable folder: the
