@@ -65,7 +65,15 @@ struct HeaderEffects {
     bool has_content_length = false;
     uint64_t content_length = 0;
     bool has_transfer_encoding = false;
+    bool chunked_last = false;  // the last Transfer-Encoding coding is chunked
+    bool conflicting_lengths = false;
 };
+
+// The last token of a comma-separated list, trimmed.
+std::string_view last_token(std::string_view value) {
+    size_t comma = value.rfind(',');
+    return trim(comma == std::string_view::npos ? value : value.substr(comma + 1));
+}
 
 // Parses header lines until the blank line, recording what the subset cares about.
 bool parse_headers(std::string_view rest, HeaderEffects* fx) {
@@ -91,10 +99,14 @@ bool parse_headers(std::string_view rest, HeaderEffects* fx) {
                 value.remove_prefix(comma + 1);
             }
         } else if (iequals(name, "content-length")) {
-            if (!parse_u64(value, &fx->content_length)) return false;
+            uint64_t n = 0;
+            if (!parse_u64(value, &n)) return false;
+            if (fx->has_content_length && n != fx->content_length) fx->conflicting_lengths = true;
+            fx->content_length = n;
             fx->has_content_length = true;
         } else if (iequals(name, "transfer-encoding")) {
             fx->has_transfer_encoding = true;
+            fx->chunked_last = iequals(last_token(value), "chunked");
         }
     }
     return false;
@@ -137,10 +149,106 @@ ssize_t parse_request(const char* buf, size_t len, Request* request) {
     return head_len;
 }
 
-ssize_t parse_response_head(const char* buf, size_t len, Response* response) {
+// ---- Response bodies
+
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+bool is_field_value_char(char c) {
+    auto u = static_cast<unsigned char>(c);
+    return c == '\t' || (u >= 0x20 && u != 0x7f);  // visible, space, tab, obs-text
+}
+
+// Scans the chunk-size line at buf[pos]: 1*HEXDIG [ BWS ";" extensions ] CRLF. On success
+// sets *size and *next (the first byte after the CRLF) and returns 0.
+ssize_t scan_chunk_line(const char* buf, size_t len, size_t pos, uint64_t* size, size_t* next) {
+    size_t start = pos;
+    uint64_t n = 0;
+    size_t digits = 0;
+    for (int h; pos < len && (h = hex_value(buf[pos])) >= 0; ++pos) {
+        if (++digits > 16) return kMalformed;  // more than 64 bits of size
+        n = n * 16 + static_cast<uint64_t>(h);
+    }
+    if (pos < len && digits == 0) return kMalformed;
+    bool in_extension = false;
+    for (; pos < len && buf[pos] != '\r'; ++pos) {
+        if (pos - start >= kMaxChunkLineBytes) return kMalformed;
+        char c = buf[pos];
+        if (!is_field_value_char(c)) return kMalformed;
+        if (!in_extension && c == ';') in_extension = true;
+        if (!in_extension && c != ' ' && c != '\t') return kMalformed;
+    }
+    if (pos + 1 >= len) return kIncomplete;
+    if (buf[pos + 1] != '\n') return kMalformed;
+    *size = n;
+    *next = pos + 2;
+    return 0;
+}
+
+// Scans one field line (a trailer) at buf[pos]. Returns 0 and sets *next past its CRLF,
+// 1 for the blank line that ends the section, or kIncomplete / kMalformed.
+ssize_t scan_field_line(const char* buf, size_t len, size_t pos, size_t* next) {
+    size_t start = pos;
+    for (; pos < len && buf[pos] != ':' && buf[pos] != '\r'; ++pos)
+        if (!is_token_char(buf[pos])) return kMalformed;
+    if (pos < len && buf[pos] == ':' && pos == start) return kMalformed;
+    bool blank = pos < len && buf[pos] == '\r' && pos == start;
+    if (pos < len && buf[pos] == '\r' && !blank) return kMalformed;  // a name with no colon
+    for (; pos < len && buf[pos] != '\r'; ++pos)
+        if (!is_field_value_char(buf[pos])) return kMalformed;
+    if (pos + 1 >= len) return kIncomplete;
+    if (buf[pos + 1] != '\n') return kMalformed;
+    *next = pos + 2;
+    return blank ? 1 : 0;
+}
+
+// Parses a chunked body at the start of buf. Returns its length as sent (trailers and the
+// final blank line included) and sets *decoded, or kIncomplete or an error.
+ssize_t parse_chunked(const char* buf, size_t len, uint64_t max_body_bytes, uint64_t* decoded) {
+    size_t pos = 0;
+    uint64_t total = 0;
+    for (;;) {
+        uint64_t size = 0;
+        ssize_t r = scan_chunk_line(buf, len, pos, &size, &pos);
+        if (r < 0) return r;
+        if (size > max_body_bytes - total) return kBodyTooLarge;
+        if (size == 0) break;
+        total += size;
+        if (len - pos < size) return kIncomplete;
+        pos += static_cast<size_t>(size);
+        if (pos < len && buf[pos] != '\r') return kMalformed;
+        if (pos + 1 < len && buf[pos + 1] != '\n') return kMalformed;
+        if (pos + 1 >= len) return kIncomplete;
+        pos += 2;
+    }
+    // Trailers are a head of their own, held to the same limit. Bytes past the limit are
+    // never looked at, so a prefix and the whole message get the same answer.
+    size_t limit = len - pos > kMaxHeadBytes ? pos + kMaxHeadBytes : len;
+    for (;;) {
+        ssize_t r = scan_field_line(buf, limit, pos, &pos);
+        if (r == kIncomplete && limit < len) return kHeadTooLarge;
+        if (r < 0) return r;
+        if (r == 1) break;
+    }
+    *decoded = total;
+    return static_cast<ssize_t>(pos);
+}
+
+bool status_has_no_body(int status) {
+    return status < 200 || status == 204 || status == 304;
+}
+
+// The status line and headers: fills *response and returns the head's length.
+ssize_t parse_response_head(const char* buf, size_t len, Response* response, HeaderEffects* fx) {
     ssize_t head_len = find_head_end(buf, len);
     if (head_len < 0) {
-        if (len >= 5 && std::memcmp(buf, "HTTP/", 5) != 0) return kMalformed;
+        size_t n = len < 5 ? len : 5;
+        if (n > 0 && std::memcmp(buf, "HTTP/", n) != 0) return kMalformed;
         return head_len;
     }
     std::string_view rest(buf, static_cast<size_t>(head_len));
@@ -153,13 +261,70 @@ ssize_t parse_response_head(const char* buf, size_t len, Response* response) {
     uint64_t status = 0;
     if (!parse_u64(line.substr(9, 3), &status) || status < 100 || status > 999) return kMalformed;
     response->status = static_cast<int>(status);
-
-    HeaderEffects fx;
-    if (!parse_headers(rest, &fx)) return kMalformed;
-    response->keep_alive = keep_alive_for(response->minor_version, fx);
-    response->has_content_length = fx.has_content_length;
-    response->content_length = fx.content_length;
+    response->reason = line.size() > 13 ? line.substr(13) : std::string_view();
+    for (char c : response->reason)
+        if (!is_field_value_char(c)) return kMalformed;
+    if (!parse_headers(rest, fx)) return kMalformed;
+    response->keep_alive = keep_alive_for(response->minor_version, *fx);
     return head_len;
+}
+
+}  // namespace
+
+ssize_t parse_response(const char* buf, size_t len, uint64_t max_body_bytes, Response* response) {
+    HeaderEffects fx;
+    ssize_t head = parse_response_head(buf, len, response, &fx);
+    if (head < 0) return head;
+    auto head_len = static_cast<size_t>(head);
+    response->head_bytes = head_len;
+    response->body = {};
+    response->body_bytes = 0;
+    if (status_has_no_body(response->status)) {
+        response->framing = BodyFraming::None;
+        return head;
+    }
+    // Two lengths, or a length beside chunked, make the framing ambiguous: the pattern of
+    // response smuggling. A client that guessed would misread every reply after this one.
+    if (fx.conflicting_lengths || (fx.has_transfer_encoding && fx.has_content_length))
+        return kMalformed;
+    const char* body = buf + head_len;
+    size_t left = len - head_len;
+    if (fx.has_content_length) {
+        if (fx.content_length > max_body_bytes) return kBodyTooLarge;
+        if (left < fx.content_length) return kIncomplete;
+        response->framing = BodyFraming::ContentLength;
+        response->body = {body, static_cast<size_t>(fx.content_length)};
+        response->body_bytes = fx.content_length;
+        return static_cast<ssize_t>(head_len + response->body.size());
+    }
+    if (!fx.has_transfer_encoding || !fx.chunked_last) return kUnframed;
+    uint64_t decoded = 0;
+    ssize_t body_len = parse_chunked(body, left, max_body_bytes, &decoded);
+    if (body_len < 0) return body_len;
+    response->framing = BodyFraming::Chunked;
+    response->body = {body, static_cast<size_t>(body_len)};
+    response->body_bytes = decoded;
+    return static_cast<ssize_t>(head_len) + body_len;
+}
+
+bool next_body_piece(const Response& response, size_t* cursor, std::string_view* piece) {
+    const std::string_view body = response.body;
+    if (response.framing == BodyFraming::ContentLength) {
+        if (*cursor >= body.size()) return false;
+        *piece = body.substr(*cursor);
+        *cursor = body.size();
+        return true;
+    }
+    if (response.framing != BodyFraming::Chunked || *cursor >= body.size()) return false;
+    uint64_t size = 0;
+    size_t data = 0;
+    if (scan_chunk_line(body.data(), body.size(), *cursor, &size, &data) < 0 || size == 0) {
+        *cursor = body.size();
+        return false;
+    }
+    *piece = body.substr(data, static_cast<size_t>(size));
+    *cursor = data + static_cast<size_t>(size) + 2;
+    return true;
 }
 
 std::string_view reason_phrase(int status) {

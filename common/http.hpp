@@ -2,7 +2,8 @@
 //
 // Same contract as mux1.hpp: parse calls are stateless, allocate nothing, point into the
 // caller's buffer, and return bytes consumed, kIncomplete, or a negative error. Feeding a
-// message one byte at a time gives the same answer as feeding it whole.
+// message one byte at a time gives the same answer as feeding it whole. Requests are the
+// subset muxserver serves; responses are whatever a real HTTP/1.x server sends.
 #pragma once
 
 #include <sys/types.h>
@@ -30,16 +31,46 @@ struct Request {
 // Returns the length of the request head (which is the whole request: bodies are refused).
 ssize_t parse_request(const char* buf, size_t len, Request* request);
 
+// ---- Responses: what a client (muxload, the tests, a fuzzer) reads back.
+//
+// parse_response is a pure function of (buf, len, max_body_bytes): it allocates nothing,
+// keeps no state between calls, never reads past buf + len, and fills *response with views
+// into buf. It returns
+//   > 0            the length of the whole message, head and body: the next message (a
+//                  pipelined reply) starts there;
+//   kIncomplete    every byte so far fits a response, but it has not ended yet;
+//   < 0 otherwise  an error below; the connection's byte stream cannot be trusted after it.
+// Feeding a message one byte at a time gives kIncomplete for every proper prefix (or the
+// error, as soon as a byte makes the prefix impossible) and then the same answer as feeding
+// it whole. *response is meaningful only when the result is > 0.
+//
+// The body is framed by Content-Length, or by Transfer-Encoding: chunked (chunk extensions
+// and trailer fields are accepted and skipped). 1xx, 204 and 304 replies have no body
+// whatever their headers say. A reply framed by neither header ends only when the server
+// closes the connection, which a keep-alive client cannot use: that is kUnframed.
+inline constexpr ssize_t kUnframed = -4;            // no Content-Length and not chunked
+inline constexpr ssize_t kBodyTooLarge = -5;        // the body is longer than max_body_bytes
+inline constexpr size_t kMaxChunkLineBytes = 1024;  // size line with its extensions
+
+enum class BodyFraming : uint8_t { None, ContentLength, Chunked };
+
 struct Response {
     int status = 0;
-    int minor_version = 1;
-    bool keep_alive = true;
-    bool has_content_length = false;
-    uint64_t content_length = 0;
+    int minor_version = 1;  // HTTP/1.<minor_version>
+    std::string_view reason;
+    bool keep_alive = true;  // after the version default and any Connection header
+    BodyFraming framing = BodyFraming::None;
+    size_t head_bytes = 0;    // status line and headers, blank line included
+    std::string_view body;    // the body as sent: with its chunk framing when chunked
+    uint64_t body_bytes = 0;  // the body's length once decoded
 };
 
-// Returns the length of the response head; the body (content_length bytes) follows it.
-ssize_t parse_response_head(const char* buf, size_t len, Response* response);
+ssize_t parse_response(const char* buf, size_t len, uint64_t max_body_bytes, Response* response);
+
+// Walks the decoded body of a response parse_response accepted: each call gives the next
+// piece of body data (the whole body, or one chunk's data) and returns false after the
+// last. *cursor starts at 0 and is the caller's only state.
+bool next_body_piece(const Response& response, size_t* cursor, std::string_view* piece);
 
 std::string_view reason_phrase(int status);
 

@@ -83,21 +83,21 @@ ReplyResult Codec::check_mux1(const uint8_t* buf, size_t len, uint64_t tag) cons
 
 ReplyResult Codec::check_http(const uint8_t* buf, size_t len) const {
     http::Response r;
-    ssize_t head = http::parse_response_head(reinterpret_cast<const char*>(buf), len, &r);
-    if (head == http::kIncomplete) return {ReplyCheck::Incomplete};
-    if (head < 0 || !r.has_content_length) return {ReplyCheck::Protocol};
     uint64_t expected = gen_ ? expected_reply_payload_ : http::kRootBody.size();
-    if (r.status != 200 || r.content_length != expected) return {ReplyCheck::Mismatch};
-    size_t total = static_cast<size_t>(head) + expected;
-    if (len < total) return {ReplyCheck::Incomplete};
-    const char* body = reinterpret_cast<const char*>(buf) + head;
-    if (gen_) {
-        for (size_t i = 0; i < expected; ++i)
-            if (body[i] != http::bytes_body_char(i)) return {ReplyCheck::Mismatch};
-    } else if (std::memcmp(body, http::kRootBody.data(), expected) != 0) {
-        return {ReplyCheck::Mismatch};
-    }
-    return {ReplyCheck::Ok, total, !r.keep_alive};
+    // A body longer than expected is refused from its framing alone: a wrong length.
+    ssize_t n = http::parse_response(reinterpret_cast<const char*>(buf), len, expected, &r);
+    if (n == http::kIncomplete) return {ReplyCheck::Incomplete};
+    if (n == http::kBodyTooLarge) return {ReplyCheck::Mismatch};
+    if (n < 0) return {ReplyCheck::Protocol};
+    if (r.status != 200 || r.body_bytes != expected) return {ReplyCheck::Mismatch};
+    size_t offset = 0;
+    std::string_view piece;
+    for (size_t cursor = 0; http::next_body_piece(r, &cursor, &piece); offset += piece.size())
+        for (size_t i = 0; i < piece.size(); ++i) {
+            char want = gen_ ? http::bytes_body_char(offset + i) : http::kRootBody[offset + i];
+            if (piece[i] != want) return {ReplyCheck::Mismatch};
+        }
+    return {ReplyCheck::Ok, static_cast<size_t>(n), !r.keep_alive};
 }
 
 }  // namespace mux::load

@@ -1,5 +1,5 @@
-// http::parse_request and http::parse_response_head against tables of cases, each fed
-// whole and one prefix at a time, with every buffer ending at a guard page.
+// http::parse_request against a table of cases, each fed whole and one prefix at a time,
+// with every buffer ending at a guard page. Responses: http_response_test.cpp.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -168,99 +168,6 @@ TEST_P(HttpRequest, OneByteAtATime) {
 
 INSTANTIATE_TEST_SUITE_P(Table, HttpRequest, testing::ValuesIn(request_cases()),
                          [](const auto& p) { return p.param.name; });
-
-struct ResponseCase {
-    std::string name;
-    std::string bytes;
-    ssize_t expected;  // head length or an error
-    size_t decided_at = kWhole;
-    int status = 0;
-    int minor_version = 1;
-    bool keep_alive = true;
-    bool has_content_length = false;
-    uint64_t content_length = 0;
-};
-
-std::vector<ResponseCase> response_cases() {
-    const std::string ok_head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
-    std::vector<ResponseCase> c;
-    c.push_back(
-        {"Ok11", ok_head + "hello", len_of(ok_head), ok_head.size(), 200, 1, true, true, 5});
-    c.push_back({"Ok10", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
-                 len_of("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"), kWhole, 200, 0, false,
-                 true, 0});
-    c.push_back(
-        {"Close431", "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
-         len_of("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n"),
-         kWhole, 431, 1, false, false, 0});
-    c.push_back(
-        {"NoReasonPhrase", "HTTP/1.1 404\r\n\r\n", len_of("HTTP/1.1 404\r\n\r\n"), kWhole, 404});
-    c.push_back({"Incomplete", "HTTP/1.1 200 OK\r\n", kIncomplete});
-    c.push_back({"NotHttp", "HTTX/1.1 200 OK\r\n\r\n", kMalformed, 5});
-    c.push_back({"StatusNotNumber", "HTTP/1.1 2x0 OK\r\n\r\n", kMalformed});
-    c.push_back({"StatusBelow100", "HTTP/1.1 099 OK\r\n\r\n", kMalformed});
-    c.push_back({"StatusTooLong", "HTTP/1.1 2000 OK\r\n\r\n", kMalformed});
-    c.push_back({"NoSpaceAfterVersion", "HTTP/1.1-200 OK\r\n\r\n", kMalformed});
-    c.push_back({"BadContentLength", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", kMalformed});
-    c.push_back({"HeadTooLarge", "HTTP/1.1 200 OK\r\nX: " + std::string(9000, 'a'), kHeadTooLarge,
-                 kMaxHeadBytes});
-    return c;
-}
-
-void PrintTo(const ResponseCase& c, std::ostream* os) {
-    *os << c.name;
-}
-
-class HttpResponse : public testing::TestWithParam<ResponseCase> {};
-
-void expect_response(const mux::http::Response& got, const ResponseCase& want) {
-    EXPECT_EQ(got.status, want.status);
-    EXPECT_EQ(got.minor_version, want.minor_version);
-    EXPECT_EQ(got.keep_alive, want.keep_alive);
-    EXPECT_EQ(got.has_content_length, want.has_content_length);
-    EXPECT_EQ(got.content_length, want.content_length);
-}
-
-TEST_P(HttpResponse, WholeAndOneByteAtATime) {
-    const ResponseCase& c = GetParam();
-    mux::test::GuardedBuffer guard(c.bytes.size());
-    size_t decided = c.decided_at != kWhole ? c.decided_at
-                     : c.expected > 0       ? static_cast<size_t>(c.expected)
-                                            : c.bytes.size();
-    for (size_t len = 0; len <= c.bytes.size(); ++len) {
-        mux::http::Response resp;
-        const char* at = guard.place(std::string_view(c.bytes).substr(0, len));
-        ssize_t got = mux::http::parse_response_head(at, len, &resp);
-        ssize_t want = len < decided ? kIncomplete : c.expected;
-        ASSERT_EQ(got, want) << "prefix of " << len << " bytes";
-        if (got > 0) expect_response(resp, c);
-    }
-}
-
-INSTANTIATE_TEST_SUITE_P(Table, HttpResponse, testing::ValuesIn(response_cases()),
-                         [](const auto& p) { return p.param.name; });
-
-// What the server writes, the client-side parser reads back unchanged.
-TEST(HttpResponseHead, FormatThenParseRoundTrips) {
-    for (int status : {200, 400, 404, 431}) {
-        for (int minor : {0, 1}) {
-            for (bool keep_alive : {false, true}) {
-                char out[mux::http::kMaxResponseHead];
-                size_t n = mux::http::format_response_head(out, status, 1234, keep_alive, minor);
-                mux::test::GuardedBuffer guard(n);
-                mux::http::Response resp;
-                ssize_t got = mux::http::parse_response_head(guard.place({out, n}), n, &resp);
-                ASSERT_EQ(got, static_cast<ssize_t>(n))
-                    << status << " 1." << minor << " " << keep_alive;
-                EXPECT_EQ(resp.status, status);
-                EXPECT_EQ(resp.minor_version, minor);
-                EXPECT_EQ(resp.keep_alive, keep_alive);
-                EXPECT_TRUE(resp.has_content_length);
-                EXPECT_EQ(resp.content_length, 1234u);
-            }
-        }
-    }
-}
 
 TEST(HttpBytesTarget, ParsesOnlyBytesN) {
     uint64_t n = 99;

@@ -185,19 +185,20 @@ std::optional<Mux1Reply> Client::read_mux1(Millis timeout) {
 std::optional<HttpReply> Client::read_http(Millis timeout) {
     auto deadline = Clock::now() + timeout;
     HttpReply reply;
-    ssize_t head_len;
-    while ((head_len = http::parse_response_head(in_.data(), in_.size(), &reply.head)) ==
+    ssize_t len;
+    while ((len = http::parse_response(in_.data(), in_.size(), UINT32_MAX, &reply.head)) ==
            http::kIncomplete) {
         if (!fill(in_.size() + 1, deadline)) return std::nullopt;
     }
-    if (head_len < 0 || !reply.head.has_content_length) {
-        error_ = "malformed response head: " + in_.substr(0, 200);
+    if (len < 0) {
+        error_ = "malformed response (" + std::to_string(len) + "): " + in_.substr(0, 200);
         return std::nullopt;
     }
-    size_t total = static_cast<size_t>(head_len) + reply.head.content_length;
-    if (!fill(total, deadline)) return std::nullopt;
-    reply.body = in_.substr(static_cast<size_t>(head_len), reply.head.content_length);
-    in_.erase(0, total);
+    std::string_view piece;
+    for (size_t cursor = 0; http::next_body_piece(reply.head, &cursor, &piece);)
+        reply.body += piece;
+    reply.head.reason = reply.head.body = {};  // they point into in_, which moves on
+    in_.erase(0, static_cast<size_t>(len));
     return reply;
 }
 
