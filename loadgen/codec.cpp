@@ -8,6 +8,12 @@
 
 namespace mux::load {
 
+namespace {
+// --verify framing against an unknown server: a body longer than this is refused (and the
+// connection's buffer never grows past it).
+constexpr uint64_t kMaxFramingBodyBytes = 16u << 20;
+}  // namespace
+
 const char* error_kind_name(ErrorKind kind) {
     switch (kind) {
         case ErrorKind::Connect:
@@ -20,6 +26,8 @@ const char* error_kind_name(ErrorKind kind) {
             return "protocol";
         case ErrorKind::Mismatch:
             return "mismatch";
+        case ErrorKind::Abandoned:
+            return "abandoned";
     }
     return "unknown";
 }
@@ -35,13 +43,30 @@ Codec::Codec(const LoadOptions& o)
         mux1::fill_gen_payload(0x5a, payload_);
         max_request_bytes_ = mux1::kHeaderSize + payload_bytes_;
         max_reply_bytes_ = mux1::kHeaderSize + expected_reply_payload_;
+        max_buffer_bytes_ = max_reply_bytes_;
         return;
     }
-    std::string target = gen_ ? "/bytes/" + std::to_string(o.reply_bytes) : "/";
-    http_request_ = "GET " + target + " HTTP/1.1\r\nHost: muxbench\r\n\r\n";
+    http_request_ = "GET " + o.path + " HTTP/1.1\r\n";
+    if (!o.host_header.empty()) http_request_ += "Host: " + o.host_header + "\r\n";
+    for (const auto& h : o.headers) http_request_ += h + "\r\n";
+    http_request_ += "\r\n";
     max_request_bytes_ = http_request_.size();
-    max_reply_bytes_ =
-        http::kMaxHeadBytes + (gen_ ? static_cast<size_t>(o.reply_bytes) : http::kRootBody.size());
+    http_expect_.verify = o.verify;
+    if (o.verify == Verify::Full) {
+        http_expect_.pattern_body = gen_;
+        http_expect_.body_bytes = gen_ ? uint64_t(o.reply_bytes) : http::kRootBody.size();
+        http_expect_.literal_body = http::kRootBody;
+        max_reply_bytes_ = http::kMaxHeadBytes + http_expect_.body_bytes;
+        // A chunked body of the right length takes more than its bytes: room for the framing
+        // of small chunks, so the reply is verified (or refused) rather than cut off.
+        max_buffer_bytes_ = 2 * max_reply_bytes_ + http::kMaxHeadBytes;
+    } else {
+        http_expect_.max_body_bytes = kMaxFramingBodyBytes;
+        // Chunk framing adds to the body's bytes; a reply that needs more room than this
+        // grows its connection's buffer, up to the limit and its framing.
+        max_reply_bytes_ = http::kMaxHeadBytes + (gen_ ? uint64_t(o.reply_bytes) : 4096);
+        max_buffer_bytes_ = 2 * (http::kMaxHeadBytes + kMaxFramingBodyBytes);
+    }
 }
 
 size_t Codec::write_request(uint8_t* out, uint64_t tag, uint32_t work_us) const {
@@ -60,44 +85,18 @@ size_t Codec::write_request(uint8_t* out, uint64_t tag, uint32_t work_us) const 
     return mux1::kHeaderSize + payload_bytes_;
 }
 
+Mux1Expectation Codec::mux1_expectation(uint64_t tag) const {
+    return {tag, gen_, expected_reply_payload_, payload_};
+}
+
 ReplyResult Codec::check_reply(const uint8_t* buf, size_t len, uint64_t tag) const {
-    return proto_ == Proto::Mux1 ? check_mux1(buf, len, tag) : check_http(buf, len);
+    if (proto_ == Proto::Mux1) return verify_mux1_reply({buf, len}, mux1_expectation(tag));
+    return verify_http_reply({buf, len}, http_expect_);
 }
 
-ReplyResult Codec::check_mux1(const uint8_t* buf, size_t len, uint64_t tag) const {
-    mux1::Header h;
-    // A frame longer than expected is refused from its header alone: a wrong length.
-    ssize_t n = mux1::parse_frame(buf, len, expected_reply_payload_, &h);
-    if (n == mux1::kIncomplete) return {ReplyCheck::Incomplete};
-    if (n == mux1::kBadMagic) return {ReplyCheck::Protocol};
-    if (n == mux1::kTooLarge) return {ReplyCheck::Mismatch};
-    if (h.tag != tag || h.op_or_status != static_cast<uint8_t>(mux1::Status::Ok) ||
-        h.payload_len != expected_reply_payload_)
-        return {ReplyCheck::Mismatch};
-    std::span<const uint8_t> payload(buf + mux1::kHeaderSize, h.payload_len);
-    bool same = gen_ ? mux1::check_gen_payload(tag, payload) == payload.size()
-                     : std::memcmp(payload.data(), payload_.data(), payload.size()) == 0;
-    if (!same) return {ReplyCheck::Mismatch};
-    return {ReplyCheck::Ok, static_cast<size_t>(n)};
-}
-
-ReplyResult Codec::check_http(const uint8_t* buf, size_t len) const {
-    http::Response r;
-    uint64_t expected = gen_ ? expected_reply_payload_ : http::kRootBody.size();
-    // A body longer than expected is refused from its framing alone: a wrong length.
-    ssize_t n = http::parse_response(reinterpret_cast<const char*>(buf), len, expected, &r);
-    if (n == http::kIncomplete) return {ReplyCheck::Incomplete};
-    if (n == http::kBodyTooLarge) return {ReplyCheck::Mismatch};
-    if (n < 0) return {ReplyCheck::Protocol};
-    if (r.status != 200 || r.body_bytes != expected) return {ReplyCheck::Mismatch};
-    size_t offset = 0;
-    std::string_view piece;
-    for (size_t cursor = 0; http::next_body_piece(r, &cursor, &piece); offset += piece.size())
-        for (size_t i = 0; i < piece.size(); ++i) {
-            char want = gen_ ? http::bytes_body_char(offset + i) : http::kRootBody[offset + i];
-            if (piece[i] != want) return {ReplyCheck::Mismatch};
-        }
-    return {ReplyCheck::Ok, static_cast<size_t>(n), !r.keep_alive};
+FailureDetail Codec::explain(const uint8_t* buf, size_t len, uint64_t tag) const {
+    if (proto_ == Proto::Mux1) return explain_mux1_failure({buf, len}, mux1_expectation(tag));
+    return explain_http_failure({buf, len}, http_expect_);
 }
 
 }  // namespace mux::load

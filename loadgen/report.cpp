@@ -2,16 +2,72 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
+
+#include "judge.hpp"
 
 namespace mux::load {
 
 namespace {
 
+// A number, or "-" for a null (a percentile of an empty histogram).
+std::string num(const nlohmann::json& v, const char* format = "{:.1f}") {
+    return v.is_number() ? fmt::format(fmt::runtime(format), v.get<double>()) : "-";
+}
+
 std::string latency_row(const char* name, const nlohmann::json& l) {
-    return fmt::format("  {:<12} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f}\n",
-                       name, l.value("p50", 0.0), l.value("p90", 0.0), l.value("p99", 0.0),
-                       l.value("p999", 0.0), l.value("p9999", 0.0), l.value("max", 0.0));
+    auto at = [&](const char* key) { return num(l.value(key, nlohmann::json())); };
+    return fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", name, at("p50"),
+                       at("p90"), at("p99"), at("p999"), at("p9999"), at("max"));
+}
+
+std::string open_loop_lines(const nlohmann::json& s) {
+    const auto& ol = s.at("open_loop");
+    const auto& d = ol.value("self_delay_us", nlohmann::json::object());
+    return fmt::format(
+        "  offered {:.0f}/s in the window, achieved {:.1f}%; self-delay (us) p50 "
+        "{} p99 {} max {}; late sends {} of {}\n",
+        ol.value("offered_per_s", 0.0), 100 * ol.value("achieved_share", 0.0),
+        num(d.value("p50", nlohmann::json())), num(d.value("p99", nlohmann::json())),
+        num(d.value("max", nlohmann::json())), ol.value("late_sends", 0), ol.value("sends", 0));
+}
+
+std::string errors_line(const nlohmann::json& e) {
+    std::string out = "  errors:";
+    for (int k = 0; k < kErrorKinds; ++k) {
+        const char* name = error_kind_name(static_cast<ErrorKind>(k));
+        out += fmt::format(" {} {}", name, e.value(name, 0));
+    }
+    return out + "\n";
+}
+
+std::string verdict_lines(const nlohmann::json& s) {
+    std::string out;
+    const auto& ratio = s.value("littles_law_ratio", nlohmann::json());
+    if (ratio.is_number())
+        out += fmt::format(
+            "  Little's law: mean latency x throughput = {:.2f} requests in flight "
+            "of {} (ratio {:.3f})\n",
+            ratio.get<double>() * s.value("in_flight_capacity", 0.0),
+            s.value("in_flight_capacity", 0), ratio.get<double>());
+    out += fmt::format(
+        "  loadgen CPU: {:.2f} us/request, threads {:.2f} CPUs of {}; process busy "
+        "{:.2f} CPUs of {} in its mask (idle polling excluded){}\n",
+        s.value("loadgen_cpu_us_per_request", 0.0), s.value("loadgen_cpu_utilisation", 0.0),
+        s.value("loadgen_threads", nlohmann::json::array()).size(),
+        s.value("loadgen_process_busy_cpus", 0.0), s.value("loadgen_cpus", 0),
+        s.value("loadgen_saturated", false) ? ", SATURATED" : "");
+    if (s.value("loadgen_bound", false))
+        out += fmt::format("  LOADGEN-BOUND: {}\n", s.value("loadgen_bound_reason", ""));
+    for (const auto& reason : s.value("not_clean_reasons", std::vector<std::string>{}))
+        out += fmt::format("  NOT CLEAN: {}\n", reason);
+    const auto& f = s.value("first_failure", nlohmann::json());
+    if (f.is_object())
+        out += fmt::format("  first failed reply ({}): {}\n    expected: {}\n    got:      {}\n",
+                           f.value("kind", ""), f.value("reason", ""), f.value("expected", ""),
+                           f.value("got", ""));
+    return out;
 }
 
 }  // namespace
@@ -20,69 +76,121 @@ std::string format_table(const nlohmann::json& doc) {
     const auto& c = doc.at("config");
     const auto& s = doc.at("summary");
     std::string out;
-    out += fmt::format("muxload {} {} {} loop, {} conns ({} active), {} threads, {:.1f} s\n",
-                       c.value("target", ""), c.value("proto", ""), c.value("mode", ""),
-                       c.value("conns", 0), c.value("active", 0), c.value("threads", 0),
-                       s.value("duration_s", 0.0));
-    out += fmt::format("  requests {}  throughput {:.0f}/s  connect time {:.3f} s  completed {}\n",
-                       s.value("requests", 0), s.value("throughput_per_s", 0.0),
-                       s.value("connect_time_s", 0.0), s.value("completed", false) ? "yes" : "NO");
+    out +=
+        fmt::format("muxload {} {} {} loop, {} conns ({} active), {} threads, {:.1f} s, seed {}\n",
+                    c.value("target", ""), c.value("proto", ""), c.value("mode", ""),
+                    c.value("conns", 0), c.value("active", 0), c.value("threads", 0),
+                    s.value("duration_s", 0.0), c.value("seed", uint64_t{0}));
+    if (!c.value("verify_note", "").empty()) out += "  " + c.value("verify_note", "") + "\n";
+    out += fmt::format(
+        "  requests {}  throughput {:.0f}/s  ramp {:.3f} s  completed {}  clean {}\n",
+        s.value("requests", 0), s.value("throughput_per_s", 0.0),
+        s.value("ramp_s", s.value("connect_time_s", 0.0)),
+        s.value("completed", false) ? "yes" : "NO", s.value("clean", false) ? "yes" : "NO");
     out += fmt::format("  latency (us) {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "p50", "p90",
                        "p99", "p99.9", "p99.99", "max");
-    out += latency_row(s.contains("latency_uncorrected_us") ? "corrected" : "latency",
-                       s.at("latency_us"));
-    if (s.contains("latency_uncorrected_us"))
-        out += latency_row("uncorrected", s.at("latency_uncorrected_us"));
-    const auto& e = doc.at("errors");
-    out += fmt::format("  errors: connect {} reset {} timeout {} protocol {} mismatch {}\n",
-                       e.value("connect", 0), e.value("reset", 0), e.value("timeout", 0),
-                       e.value("protocol", 0), e.value("mismatch", 0));
+    bool open = s.contains("latency_uncorrected_us");
+    out += latency_row(open ? "corrected" : "latency", s.at("latency_us"));
+    if (open) out += latency_row("uncorrected", s.at("latency_uncorrected_us"));
+    if (s.value("unfinished_at_end", 0) > 0)
+        out += fmt::format(
+            "  {} requests unfinished at the window's end ({} in flight), counted "
+            "above at (window end - start), a lower bound\n",
+            s.value("unfinished_at_end", 0), s.value("in_flight_at_end", 0));
+    if (s.value("latency_overflows", 0) > 0)
+        out += fmt::format(
+            "  {} latencies above the histogram's 60 s range, counted as 60 s "
+            "(max is exact)\n",
+            s.value("latency_overflows", 0));
+    if (open) out += open_loop_lines(s);
+    out += errors_line(doc.at("errors"));
     const auto& f = s.at("fairness");
     out += fmt::format("  fairness: Jain {:.4f}, {} of {} active connections unserved\n",
                        f.value("jain_index", 0.0), f.value("unserved_connections", 0),
                        f.value("connections", 0));
-    out += fmt::format("  loadgen CPU: {:.2f} us/request, utilisation {:.2f} of {} threads\n",
-                       s.value("loadgen_cpu_us_per_request", 0.0),
-                       s.value("loadgen_cpu_utilisation", 0.0), c.value("threads", 0));
-    if (s.value("loadgen_bound", false))
-        out += fmt::format("  LOADGEN-BOUND: {}\n", s.value("loadgen_bound_reason", ""));
-    return out;
+    return out + verdict_lines(s);
 }
 
-std::string merge_files(const std::vector<std::string>& paths, nlohmann::json* merged) {
-    Stats total;
-    nlohmann::json sources = nlohmann::json::array();
-    nlohmann::json config, environment;
-    for (size_t i = 0; i < paths.size(); ++i) {
-        std::ifstream in(paths[i]);
-        if (!in) return "cannot read " + paths[i];
+std::string merge_refusal(const std::vector<nlohmann::json>& docs) {
+    if (docs.empty()) return "nothing to merge";
+    const auto& first = docs[0].at("config");
+    for (size_t i = 1; i < docs.size(); ++i) {
+        const auto& c = docs[i].at("config");
+        for (const char* key : {"proto", "mode", "request", "payload_bytes", "reply_bytes",
+                                "work_us", "slow", "verify", "duration_s"})
+            if (c.value(key, nlohmann::json()) != first.value(key, nlohmann::json()))
+                return fmt::format(
+                    "input {} has {} {}, input 1 has {}: runs that differ in "
+                    "protocol, mode, request or duration do not add up",
+                    i + 1, key, c.value(key, nlohmann::json()).dump(),
+                    first.value(key, nlohmann::json()).dump());
+    }
+    uint64_t start = 0, end = UINT64_MAX, longest = 0;
+    for (size_t i = 0; i < docs.size(); ++i) {
+        const auto& s = docs[i].at("summary");
+        auto a = s.value("window_start_unix_ns", uint64_t{0});
+        auto b = s.value("window_end_unix_ns", uint64_t{0});
+        if (a == 0 || b <= a)
+            return fmt::format(
+                "input {} has no window timestamps (written by an older muxload): "
+                "its window cannot be matched with the others",
+                i + 1);
+        start = std::max(start, a);
+        end = std::min(end, b);
+        longest = std::max(longest, b - a);
+    }
+    double overlap = end > start ? double(end - start) / double(longest) : 0.0;
+    if (overlap < kMinWindowOverlap)
+        return fmt::format(
+            "the windows overlap for {:.0f}% of the longest, under {:.0f}%: the "
+            "runs were not measuring at the same time",
+            100 * overlap, 100 * kMinWindowOverlap);
+    return "";
+}
+
+MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* merged) {
+    std::vector<nlohmann::json> docs;
+    std::vector<Stats> stats;
+    for (const auto& path : paths) {
+        std::ifstream in(path);
+        if (!in) return {"cannot read " + path};
         auto doc = nlohmann::json::parse(in, nullptr, false);
-        if (doc.is_discarded()) return paths[i] + " is not JSON";
+        if (doc.is_discarded()) return {path + " is not JSON"};
         Stats s;
         std::string error = stats_from_json(doc, &s);
-        if (!error.empty()) return paths[i] + ": " + error;
-        if (i == 0) {
-            total = std::move(s);
-            config = doc.at("config");
-            environment = doc.at("environment");
-        } else {
-            error = total.merge(s);
-            if (!error.empty()) return paths[i] + ": " + error;
+        if (!error.empty()) return {path + ": " + error};
+        docs.push_back(std::move(doc));
+        stats.push_back(std::move(s));
+    }
+    if (std::string refusal = merge_refusal(docs); !refusal.empty()) return {refusal, true};
+    Stats total = std::move(stats[0]);
+    nlohmann::json sources = nlohmann::json::array();
+    for (size_t i = 0; i < docs.size(); ++i) {
+        if (i > 0) {
+            std::string error = total.merge(stats[i]);
+            if (!error.empty()) return {paths[i] + ": " + error, true};
         }
         sources.push_back({{"path", paths[i]},
-                           {"config", doc.at("config")},
-                           {"environment", doc.at("environment")}});
+                           {"config", docs[i]["config"]},
+                           {"environment", docs[i]["environment"]}});
     }
-    // The merged config keeps the first input's settings with the totals summed.
+    judge(&total);
+    // The merged config keeps the first input's settings, with what adds summed.
+    nlohmann::json config = docs[0]["config"];
+    for (const char* key : {"conns", "active", "idle", "threads", "rate_per_s"}) {
+        double sum = 0;
+        for (const auto& d : docs) sum += d["config"].value(key, 0.0);
+        config[key] = sum;
+    }
     config["conns"] = total.connections_wanted;
-    *merged = result_json(total, config, environment);
+    *merged = result_json(total, config, docs[0]["environment"]);
     (*merged)["merged_from"] = std::move(sources);
-    return "";
+    return {};
 }
 
 std::string write_json(const std::string& path, const nlohmann::json& doc) {
     std::ofstream out(path);
-    out << doc.dump(2) << "\n";
+    out << doc.dump() << "\n";
     out.close();
     if (!out) return "cannot write " + path;
     return "";

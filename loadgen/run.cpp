@@ -1,8 +1,10 @@
 #include "run.hpp"
 
 #include <poll.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <barrier>
 #include <cmath>
 #include <memory>
@@ -20,7 +22,9 @@ namespace {
 
 // Spare descriptors beyond the connections: epoll sets, stdio, the JSON file.
 constexpr uint64_t kSpareFds = 32;
-constexpr double kBoundUtilisation = 0.9;
+// Connections in progress (opened, first reply not yet verified) over all threads: what the
+// server is asked to accept at once.
+constexpr uint32_t kMaxInProgress = 512;
 
 std::vector<WorkerPlan> plan_workers(const LoadOptions& o) {
     std::vector<WorkerPlan> plans(o.threads);
@@ -32,6 +36,7 @@ std::vector<WorkerPlan> plan_workers(const LoadOptions& o) {
         p.active = active / o.threads + (t < active % o.threads ? 1 : 0);
         p.idle = idle / o.threads + (t < idle % o.threads ? 1 : 0);
         p.connect_rate_per_s = o.connect_rate_per_s / o.threads;
+        p.max_in_progress = std::max<uint32_t>(1, kMaxInProgress / o.threads);
         // Open-loop rate follows the active connections, so no thread is asked for more
         // than its connections could carry relative to the others.
         p.rate_per_s = o.rate_per_s * p.active / active;
@@ -52,16 +57,17 @@ void emit(std::FILE* events, const nlohmann::json& line) {
     std::fflush(events);
 }
 
-void judge(const LoadOptions& o, Stats* s) {
-    for (size_t t = 0; t < s->thread_utilisation.size(); ++t)
-        if (s->thread_utilisation[t] >= kBoundUtilisation)
-            s->bound_reasons.push_back(
-                "loadgen thread " + std::to_string(t) + " at " +
-                std::to_string(int(std::lround(s->thread_utilisation[t] * 100))) + "% CPU");
-    if (o.open_loop() && s->sends > 0 && double(s->late_sends) > kLateSendShare * double(s->sends))
-        s->bound_reasons.push_back("open-loop schedule behind: " + std::to_string(s->late_sends) +
-                                   " of " + std::to_string(s->sends) +
-                                   " sends more than 1 ms late with a connection free");
+uint64_t clock_ns(clockid_t clock) {
+    timespec ts{};
+    clock_gettime(clock, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
+}
+
+uint32_t affinity_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return uint32_t(CPU_COUNT(&set));
 }
 
 // Waits until standard input reaches end-of-file, or timeout_ms passes: bounded, so a
@@ -78,10 +84,6 @@ void wait_for_stdin_eof(int timeout_ms) {
 }
 
 }  // namespace
-
-int exit_code_for(const Stats& s) {
-    return s.completed && s.total_errors() == 0 ? kExitOk : kExitIncomplete;
-}
 
 RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     RunOutput out;
@@ -106,12 +108,12 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     for (const WorkerPlan& plan : plan_workers(o))
         workers.push_back(std::make_unique<Worker>(o, codec, *address, plan, seconds));
 
-    uint64_t start = now_ns();
-    uint64_t ramp_deadline = start + uint64_t(o.ramp_timeout_s * 1e9);
+    uint64_t ramp_deadline = now_ns() + uint64_t(o.ramp_timeout_s * 1e9);
     RunTimes times;
-    uint64_t ready = 0;
+    uint64_t ready = 0, realtime_offset_ns = 0;
     auto on_ramped = [&]() noexcept {
         times.run_start_ns = now_ns();
+        realtime_offset_ns = clock_ns(CLOCK_REALTIME) - times.run_start_ns;
         times.window_start_ns = times.run_start_ns + uint64_t(o.warmup_s * 1e9);
         times.window_end_ns = times.window_start_ns + uint64_t(o.duration_s * 1e9);
         for (auto& w : workers) ready += w->ready_connections();
@@ -125,34 +127,50 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
             worker->run(times);
         });
     ramped.arrive_and_wait();
-    double connect_time_s = double(times.run_start_ns - start) / 1e9;
+    // The ramp: from the first connect to the last connection ready (or the ramp's end,
+    // when not all became ready).
+    uint64_t first_connect = UINT64_MAX, last_ready = 0;
+    for (auto& w : workers) {
+        if (w->first_connect_ns() != 0)
+            first_connect = std::min(first_connect, w->first_connect_ns());
+        last_ready = std::max(last_ready, w->last_ready_ns());
+    }
+    uint64_t ramp_end = ready == o.conns ? last_ready : times.run_start_ns;
+    double ramp_s = first_connect < ramp_end ? double(ramp_end - first_connect) / 1e9 : 0.0;
     sleep_until_ns(times.window_start_ns);
+    uint64_t process_cpu_start = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     emit(events, {{"event", "measure_start"},
                   {"pid", getpid()},
                   {"t_ns", now_ns()},
-                  {"connect_time_s", connect_time_s},
+                  {"ramp_s", ramp_s},
+                  {"connect_time_s", ramp_s},
                   {"connections_ready", ready}});
     sleep_until_ns(times.window_end_ns);
+    uint64_t process_cpu_end = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     emit(events, {{"event", "measure_end"}, {"pid", getpid()}, {"t_ns", now_ns()}});
     for (auto& t : threads) t.join();
-    // The connections close when the workers are destroyed, after this function. A server
-    // with a process per connection loses those processes as they close, so a driver that
-    // samples the server at measure_end asks us to wait until it is done.
-    if (o.hold_after_window) wait_for_stdin_eof(10'000);
 
     Stats& s = out.stats;
     s = std::move(workers[0]->stats());
     for (size_t i = 1; i < workers.size(); ++i) s.merge(workers[i]->stats());
     s.open_loop = o.open_loop();
     s.duration_s = double(times.window_end_ns - times.window_start_ns) / 1e9;
+    s.window_start_unix_ns = times.window_start_ns + realtime_offset_ns;
+    s.window_end_unix_ns = times.window_end_ns + realtime_offset_ns;
     s.throughput_per_s = double(s.requests) / s.duration_s;
-    s.connect_time_s = connect_time_s;
+    s.connect_time_s = ramp_s;
+    s.process_cpu_us = double(process_cpu_end - process_cpu_start) / 1e3;
+    s.cpus = affinity_cpus();
     s.connections_wanted = o.conns;
     s.connections_at_start = ready;
     s.completed = ready == o.conns && s.requests > 0;
-    judge(o, &s);
+    judge(&s);
     out.doc = result_json(s, to_json(o), describe_environment());
     out.exit_code = exit_code_for(s);
+    // The connections are still open, and idle: a server with a process per connection
+    // loses those processes as they close, so a driver that samples the server at
+    // measure_end asks us to wait until it is done. They close when the workers go.
+    if (o.hold_after_window) wait_for_stdin_eof(10'000);
     return out;
 }
 

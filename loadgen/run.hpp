@@ -5,15 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "judge.hpp"
 #include "options.hpp"
 #include "stats.hpp"
 
 namespace mux::load {
-
-// Exit codes of muxload.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitSetupFailed = 1;  // nothing was measured
-inline constexpr int kExitIncomplete = 3;   // measured, but errors or an incomplete run
 
 struct RunOutput {
     std::string error;  // set when nothing could be measured
@@ -23,10 +19,8 @@ struct RunOutput {
 };
 
 // options must have passed validate(). The measure_start / measure_end lines go to events
-// (flushed at once) when it is not null.
+// (flushed at once) when it is not null. With --hold-after-window it returns only once
+// standard input closes (at most 10 s after the window), the connections open until then.
 RunOutput run_load(const LoadOptions& options, std::FILE* events);
-
-// Exit code for a finished run.
-int exit_code_for(const Stats& stats);
 
 }  // namespace mux::load

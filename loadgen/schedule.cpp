@@ -2,6 +2,17 @@
 
 namespace mux::load {
 
+uint64_t derive_seed(uint64_t run_seed, uint32_t thread, uint32_t stream) {
+    // An odd multiplier is a bijection, so distinct (thread, stream) give distinct states.
+    Rng mix(run_seed ^ (((uint64_t(thread) << 32) | stream) * 0xd1b54a32d192ed03ull));
+    mix.next();
+    return mix.next();
+}
+
+uint64_t thread_schedule_start_ns(uint64_t run_start_ns, uint32_t thread, double total_rate_per_s) {
+    return run_start_ns + static_cast<uint64_t>(double(thread) * 1e9 / total_rate_per_s);
+}
+
 ArrivalSchedule::ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t start_ns,
                                  uint64_t seed)
     : period_ns_(1e9 / rate_per_s),

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "options.hpp"
 
@@ -33,6 +35,17 @@ class Rng {
   private:
     uint64_t state_;
 };
+
+// One run seed (drawn, or --seed) gives each thread its own streams: stream 0 for the
+// arrival gaps, stream 1 for the --slow mix. Distinct per run, thread and stream, and the
+// same again for the same seed.
+uint64_t derive_seed(uint64_t run_seed, uint32_t thread, uint32_t stream);
+
+// Where thread `thread`'s schedule starts. Each thread runs its share of the rate with
+// its own clock; started together, T uniform schedules would put T requests on the same
+// instant every T/R seconds. Thread i starts i/R later, so the merged stream is one
+// request every 1/R.
+uint64_t thread_schedule_start_ns(uint64_t run_start_ns, uint32_t thread, double total_rate_per_s);
 
 class ArrivalSchedule {
   public:
@@ -73,9 +86,100 @@ inline uint64_t self_send_delay_ns(uint64_t intended_ns, uint64_t slot_free_ns, 
     uint64_t ready = intended_ns > slot_free_ns ? intended_ns : slot_free_ns;
     return sent_ns > ready ? sent_ns - ready : 0;
 }
+// The last stretch before a due send is spent polling (epoll with a zero timeout) instead
+// of sleeping. With the thread's timer slack at 1 ns, what is left of a sleep's lateness is
+// the kernel's and the hypervisor's wake-up delay: on this machine's VM, a 500 us
+// epoll_pwait2 woke 37 us late at p50, 44 us at p90 and 73 us at p99. Waking 100 us early
+// and polling covers that p99, and costs at most 100 us of CPU per send.
+inline constexpr uint64_t kSpinBeforeSendNs = 100'000;
+// Polling never takes more than this share of a thread's time since the run started:
+// at rates where the gaps are shorter than kSpinBeforeSendNs the thread would otherwise
+// poll all the time, and an idle schedule never polls at all.
+inline constexpr double kMaxSpinShare = 0.5;
+
+class SpinBudget {
+  public:
+    explicit SpinBudget(uint64_t start_ns = 0) : start_ns_(start_ns) {}
+    bool allows(uint64_t now_ns) const {
+        return double(spent_ns_) <= kMaxSpinShare * double(now_ns - start_ns_);
+    }
+    void spend(uint64_t ns) { spent_ns_ += ns; }
+    uint64_t spent_ns() const { return spent_ns_; }
+
+  private:
+    uint64_t start_ns_;
+    uint64_t spent_ns_ = 0;
+};
+
+// How the loop waits for its next event. It sleeps until `until_ns` (the next maintenance
+// or window edge) unless a send is pending (a request will be due and a connection is
+// free): then it sleeps until kSpinBeforeSendNs before the send is due, and from there
+// polls (spin) while the budget allows, else sleeps to the due time itself.
+struct WaitPlan {
+    uint64_t until_ns;
+    bool spin;
+};
+inline WaitPlan plan_wait(uint64_t now_ns, uint64_t until_ns, bool send_pending,
+                          uint64_t next_send_ns, bool may_spin) {
+    if (!send_pending) return {until_ns, false};
+    if (next_send_ns <= now_ns + kSpinBeforeSendNs) {
+        if (may_spin) return {now_ns, true};
+        return {next_send_ns < until_ns ? next_send_ns : until_ns, false};
+    }
+    uint64_t wake = next_send_ns - kSpinBeforeSendNs;
+    return {wake < until_ns ? wake : until_ns, false};
+}
+
+// Open loop: the connection slots free to carry a request, oldest first. Each entry keeps
+// the time its own slot became free, so with --pipeline > 1 a send's self-delay is measured
+// from its slot's release and not from the connection's latest reply. Entries of a
+// connection that closed since (another generation) are skipped when they come up.
+struct FreeSlot {
+    uint32_t index;
+    uint32_t generation;
+    uint64_t free_since_ns;
+};
+
+class FreeSlots {
+  public:
+    explicit FreeSlots(size_t capacity = 0) : ring_(capacity) {}
+    bool empty() const { return count_ == 0; }
+    size_t size() const { return count_; }
+    bool full() const { return count_ == ring_.size(); }
+    void push(const FreeSlot& slot) {
+        ring_[(head_ + count_) % ring_.size()] = slot;
+        count_ += 1;
+    }
+    FreeSlot pop() {
+        FreeSlot slot = ring_[head_];
+        head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
+        count_ -= 1;
+        return slot;
+    }
+    // Drops the entries live() refuses, keeping the others in order. For a full ring.
+    template <typename Live>
+    void compact(Live live) {
+        size_t kept = 0, n = count_;
+        for (size_t k = 0; k < n; ++k) {
+            const FreeSlot& slot = ring_[(head_ + k) % ring_.size()];
+            if (live(slot)) ring_[(head_ + kept++) % ring_.size()] = slot;
+        }
+        count_ = kept;
+    }
+
+  private:
+    std::vector<FreeSlot> ring_;
+    size_t head_ = 0;
+    size_t count_ = 0;
+};
+
 // A send more than this late by the loadgen's own fault counts as late.
 inline constexpr uint64_t kLateSendNs = 1'000'000;
 // The schedule is "behind" (loadgen-bound) when more than this share of sends were late.
 inline constexpr double kLateSendShare = 0.01;
+// The loadgen is also the limit when its self-delay p99 is above this share of the corrected
+// p50: one request in a hundred then carries a delay of the loadgen's own that is a quarter
+// of a typical request's whole latency, which moves the tail percentiles the run reports.
+inline constexpr double kSelfDelayP99Share = 0.25;
 
 }  // namespace mux::load

@@ -1,7 +1,8 @@
 // What one worker thread measured, and, after merging, what a whole run (or several runs
 // of several processes: `muxload merge`) measured. Every field merges exactly: counts add,
 // histograms add, maxima take the max. Derived figures (percentiles, throughput, Jain's
-// index) are computed from the merged raw fields, never averaged.
+// index, the ratios and verdicts of judge.hpp) are computed from the merged raw fields,
+// never averaged.
 #pragma once
 
 #include <array>
@@ -18,29 +19,56 @@ namespace mux::load {
 // Per-second histograms are coarser (0.8% error) to keep a long run's memory small.
 inline constexpr int kSecondHistogramBits = 6;
 
+// The first reply that failed verification, kept to be shown (the earliest over threads).
+struct FirstFailure {
+    bool set = false;
+    uint64_t t_ns = 0;  // CLOCK_MONOTONIC
+    ErrorKind kind = ErrorKind::Protocol;
+    FailureDetail detail;
+};
+
+// One worker thread's CPU over the window.
+struct ThreadCpu {
+    double cpu_us = 0;            // on a CPU (CLOCK_THREAD_CPUTIME_ID), polling included
+    double spin_us = 0;           // of which polling before due sends found nothing to do
+    double runqueue_wait_us = 0;  // runnable but waiting for a CPU (schedstat; 0 without it)
+};
+
 struct Stats {
     Stats() = default;
     // Sizes the time series; nothing is allocated after this.
     Stats(size_t seconds, bool open_loop);
 
-    // Measured window only.
+    // Measured window only. The latency histograms hold every reply verified inside the
+    // window, and every request still unanswered at its end at (window end - start), a lower
+    // bound (unfinished_at_end counts those).
     Histogram latency;      // corrected in open loop
-    Histogram uncorrected;  // open loop only
+    Histogram uncorrected;  // open loop only: from the actual send
     std::vector<Histogram> second_latency;
     std::vector<uint64_t> second_errors;
-    uint64_t requests = 0;
+    std::vector<uint64_t> second_unfinished;
+    uint64_t requests = 0;            // replies verified inside the window
+    uint64_t latency_sum_ns = 0;      // of those replies (corrected), for Little's law
+    uint64_t latency_overflows = 0;   // values above the histogram's range, counted at its top
+    uint64_t unfinished_at_end = 0;   // in_flight_at_end + backlog_at_end
+    uint64_t in_flight_at_end = 0;    // sent, unanswered when the window ended
+    uint64_t in_flight_capacity = 0;  // active connections ready x --pipeline
 
     // Whole run, ramp included: a refused connect during the ramp is still an error.
     std::array<uint64_t, kErrorKinds> errors{};
     uint64_t reconnects = 0;  // connections reopened after an error or --requests-per-conn
     uint64_t idle_probes_ok = 0;
+    uint64_t replies_verified = 0;  // every verified reply: probes, warmup and window
     uint64_t bytes_sent = 0;
     uint64_t bytes_received = 0;
+    FirstFailure first_failure;
 
     // Open-loop schedule, measured window.
+    uint64_t offered = 0;  // requests whose intended send time fell inside the window
     uint64_t sends = 0;
     uint64_t late_sends = 0;
     uint64_t max_send_delay_ns = 0;
+    Histogram self_delay;         // actual send - max(intended, slot free)
     uint64_t backlog_at_end = 0;  // requests due by the window's end but never sent
 
     // Fairness over active connections: Jain = sum^2 / (n * sum_sq).
@@ -50,29 +78,51 @@ struct Stats {
     double fair_sum_sq = 0;
 
     // Loadgen CPU over the window.
-    double cpu_us = 0;
+    double cpu_us = 0;  // sum over threads
     std::vector<double> thread_utilisation;
+    std::vector<ThreadCpu> thread_cpu;
+    double process_cpu_us = 0;  // the whole process (CLOCK_PROCESS_CPUTIME_ID)
+    uint32_t cpus = 0;          // CPUs in the process's affinity mask (merged: summed)
 
     // Run shape.
     bool open_loop = false;
     double duration_s = 0;
-    double throughput_per_s = 0;  // sums when runs of parallel processes are merged
-    double connect_time_s = 0;
+    double throughput_per_s = 0;        // sums when runs of parallel processes are merged
+    double connect_time_s = 0;          // the ramp: first connect to last connection ready
+    uint64_t window_start_unix_ns = 0;  // CLOCK_REALTIME
+    uint64_t window_end_unix_ns = 0;
     uint64_t connections_wanted = 0;
     uint64_t connections_at_start = 0;
     bool completed = false;
+    // Verdicts (judge.hpp), kept as lists of reasons.
+    std::vector<std::string> saturated_reasons;
     std::vector<std::string> bound_reasons;
+    std::vector<std::string> not_clean_reasons;
 
-    void count_error(ErrorKind kind) { errors[static_cast<size_t>(kind)] += 1; }
+    void count_error(ErrorKind kind, uint64_t n = 1) { errors[static_cast<size_t>(kind)] += n; }
+    // Records one corrected latency (and the second it belongs to); counts an overflow.
+    void record_latency(uint64_t ns, size_t second) {
+        if (ns > latency.max_value_ns()) latency_overflows += 1;
+        latency.record(ns);
+        second_latency[second].record(ns);
+    }
     uint64_t total_errors() const;
+    uint64_t verification_failures() const;
+    // More replies failed verification than passed it: the server is not answering what
+    // muxload expects.
+    bool most_replies_failed() const {
+        return verification_failures() > 0 && verification_failures() > replies_verified;
+    }
     // Adds other into this. Returns "" or why they cannot be merged.
     std::string merge(const Stats& other);
     double jain_index() const;
     bool loadgen_bound() const { return !bound_reasons.empty(); }
+    bool clean() const { return not_clean_reasons.empty(); }
 };
 
 // The muxload/1 document: {"schema", "config", "environment", "summary", "timeseries",
-// "errors", "histogram", "histogram_uncorrected"?}. See docs/muxload-json.md.
+// "errors", "histogram", "histogram_uncorrected"?, "histogram_self_delay"?}. See
+// docs/muxload-json.md.
 inline constexpr const char* kSchema = "muxload/1";
 nlohmann::json result_json(const Stats& stats, const nlohmann::json& config,
                            const nlohmann::json& environment);

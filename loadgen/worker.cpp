@@ -3,12 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -17,10 +18,12 @@ namespace mux::load {
 
 namespace {
 constexpr int kMaxEvents = 512;
-constexpr uint32_t kMaxConnectingPerThread = 512;  // keeps the server's accept backlog sane
 constexpr uint64_t kConnectRetryNs = 20'000'000;
 constexpr uint64_t kMaintenanceNs = 20'000'000;  // timeout scan and connect retries
 constexpr size_t kReadRoom = 16 * 1024;
+// A ramp that has seen this many replies fail verification, and none pass, stops waiting:
+// the server does not answer what muxload expects, and every retry would fail the same way.
+constexpr uint64_t kRampFailuresToGiveUp = 64;
 
 // How many connections to one destination one loopback source address takes before the rest
 // spread over 127.0.0.2, .3, ... Linux's connect() tries the even ports of
@@ -38,11 +41,24 @@ uint32_t conns_per_source_address() {
     return per_source;
 }
 
-uint64_t thread_cpu_us() {
-    rusage ru{};
-    getrusage(RUSAGE_THREAD, &ru);
-    return uint64_t(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000 +
-           uint64_t(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+struct ThreadUsage {
+    uint64_t cpu_ns = 0;
+    uint64_t runqueue_wait_ns = 0;
+};
+
+// The calling thread's CPU time, and from schedstat the time it spent runnable but waiting
+// for a CPU (0 when the kernel keeps no schedstats).
+ThreadUsage thread_usage() {
+    ThreadUsage u;
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    u.cpu_ns = uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
+    if (std::FILE* f = std::fopen("/proc/thread-self/schedstat", "r")) {
+        unsigned long long run = 0, wait = 0;
+        if (std::fscanf(f, "%llu %llu", &run, &wait) == 2) u.runqueue_wait_ns = wait;
+        std::fclose(f);
+    }
+    return u;
 }
 
 uint64_t key(uint32_t index, uint32_t generation) {
@@ -70,8 +86,11 @@ Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddre
       plan_(plan),
       conns_(plan.active + plan.idle),
       next_tag_(uint64_t(plan.index) << 48),
-      rng_(0x6d75786c6f6164ull + plan.index),
-      schedule_(plan.rate_per_s > 0 ? plan.rate_per_s : 1, options.arrival, 0, 977 + plan.index),
+      rng_(derive_seed(options.seed, plan.index, 1)),
+      schedule_(plan.rate_per_s > 0 ? plan.rate_per_s : 1, options.arrival, 0,
+                derive_seed(options.seed, plan.index, 0)),
+      // Room for every slot twice: entries of closed connections wait to be skipped.
+      free_slots_(options.open_loop() ? 2 * size_t(plan.active) * options.pipeline + 1 : 0),
       stats_(seconds, options.open_loop()) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     size_t n = conns_.size();
@@ -87,7 +106,6 @@ Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddre
     }
     retry_.reserve(n);
     retry_at_ns_.reserve(n);
-    if (options.open_loop()) free_list_.resize(size_t(plan.active) * options.pipeline + 1);
     uint32_t per_source = conns_per_source_address();
     if (options.conns > per_source && is_ipv4_loopback(target)) {
         sources_.resize(n);
@@ -109,38 +127,51 @@ Worker::~Worker() {
 
 void Worker::open(uint32_t index, uint64_t now) {
     Conn& c = conns_[index];
+    if (first_connect_ns_ == 0) first_connect_ns_ = now;
     c.fd = connect_to(target_, /*nonblocking=*/true, sources_.empty() ? nullptr : &sources_[index]);
     if (c.fd < 0) {
-        stats_.count_error(ErrorKind::Connect);
-        if (in_window(now))
-            stats_.second_errors[(now - times_.window_start_ns) / 1'000'000'000] += 1;
+        count_errors(ErrorKind::Connect, 1, now);
         retry_.push_back(index);
         retry_at_ns_.push_back(now + kConnectRetryNs);
         return;
     }
     c.state = State::Connecting;
     c.connect_ns = now;
-    connecting_ += 1;
+    if (!c.ready) in_progress_ += 1;
     epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.u64 = key(index, c.generation)}};
     epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
 }
 
 void Worker::close_conn(Conn& c) {
     if (c.state == State::Closed) return;
-    if (c.state == State::Connecting) connecting_ -= 1;
+    if (!c.ready) in_progress_ -= 1;
     close(c.fd);  // also removes it from the epoll set
     c.fd = -1;
-    c.generation += 1;
+    c.generation += 1;  // its open-loop free slots are stale from now on
     c.state = State::Closed;
-    c.in_flight = c.ring_head = 0;
+    c.in_flight = c.ring_head = c.queued = 0;
     c.issued = c.answered = 0;
     c.in_len = c.out_len = c.out_sent = 0;
 }
 
+void Worker::count_errors(ErrorKind kind, uint64_t n, uint64_t now) {
+    if (n == 0) return;
+    stats_.count_error(kind, n);
+    if (in_window(now)) stats_.second_errors[second_of(now)] += n;
+}
+
 void Worker::fail(uint32_t index, ErrorKind kind, uint64_t now) {
-    stats_.count_error(kind);
-    if (in_window(now)) stats_.second_errors[(now - times_.window_start_ns) / 1'000'000'000] += 1;
-    close_conn(conns_[index]);
+    Conn& c = conns_[index];
+    // Every request the connection had in flight is lost. A timeout or reset loses each of
+    // them the same way; a bad reply is one error, and the requests behind it are abandoned.
+    uint64_t count = 1, abandoned = 0;
+    if (kind == ErrorKind::Timeout || kind == ErrorKind::Reset)
+        count = std::max<uint64_t>(1, c.in_flight);
+    else if (kind == ErrorKind::Protocol || kind == ErrorKind::Mismatch)
+        abandoned = c.in_flight > 1 ? c.in_flight - 1 : 0;
+    count_errors(kind, count, now);
+    count_errors(ErrorKind::Abandoned, abandoned, now);
+    close_conn(c);
     stats_.reconnects += 1;
     if (kind == ErrorKind::Connect) {
         retry_.push_back(index);
@@ -155,13 +186,7 @@ void Worker::on_event(uint32_t index, uint32_t events) {
     if (c.state == State::Connecting) {
         // A clean EPOLLOUT means connected; only ERR/HUP need SO_ERROR's verdict. That is one
         // syscall less per connection, which the 16k-connection ramp feels.
-        if (events & (EPOLLERR | EPOLLHUP)) {
-            int error = 0;
-            socklen_t len = sizeof error;
-            if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-            if (error == 0) error = ECONNRESET;
-            return fail(index, ErrorKind::Connect, now_ns());
-        }
+        if (events & (EPOLLERR | EPOLLHUP)) return fail(index, ErrorKind::Connect, now_ns());
         if (!(events & EPOLLOUT)) return;
         on_connected(index, now_ns());
         return;
@@ -175,29 +200,32 @@ void Worker::on_event(uint32_t index, uint32_t events) {
 void Worker::on_connected(uint32_t index, uint64_t now) {
     Conn& c = conns_[index];
     c.state = State::Open;
-    connecting_ -= 1;
     c.fresh = true;
-    c.free_since_ns = now;
-    if (!c.active) {
-        // Every (re)opened idle connection proves once that it is served.
-        issue(c, now, now);
-        flush(index, now);
-        return;
-    }
-    if (!c.ready) {
-        c.ready = true;
-        ready_ += 1;
-    }
-    if (phase_ == Phase::Run) after_replies(index, now);
+    // A connection proves it is served before it counts as ready; an idle one proves it
+    // again each time it is reopened.
+    if (!c.ready || !c.active) return probe(index, now);
+    after_replies(index, now);
+}
+
+void Worker::probe(uint32_t index, uint64_t now) {
+    issue(conns_[index], now, now, /*probe=*/true);
+    flush(index, now);
 }
 
 bool Worker::on_readable(uint32_t index, bool peer_closed) {
     Conn& c = conns_[index];
+    size_t limit = codec_.max_buffer_bytes() * c.ring.size() + kReadRoom;
     for (;;) {
         size_t room = c.in.size() - c.in_len;
-        if (room < 256 && c.in.size() < codec_.max_reply_bytes() * c.ring.size() + kReadRoom) {
-            c.in.resize(c.in.size() * 2 + kReadRoom);  // rare: an idle connection's big reply
+        if (room < 256 && c.in.size() < limit) {
+            c.in.resize(std::min(limit, c.in.size() * 2 + kReadRoom));  // rare: a big reply
             room = c.in.size() - c.in_len;
+        }
+        if (room == 0) {  // a reply longer than any this run accepts
+            uint64_t now = now_ns();
+            note_failure(ErrorKind::Protocol, c.in.data(), c.in_len, c.ring[c.ring_head].tag, now);
+            fail(index, ErrorKind::Protocol, now);
+            return false;
         }
         IoResult r = read_some(c.fd, c.in.data() + c.in_len, room);
         if (r.status == IoStatus::Retry) break;
@@ -227,22 +255,31 @@ bool Worker::consume_replies(uint32_t index, uint64_t now) {
         ReplyResult r = codec_.check_reply(c.in.data() + pos, c.in_len - pos, f.tag);
         if (r.check == ReplyCheck::Incomplete) break;
         if (r.check != ReplyCheck::Ok) {
-            fail(index, r.check == ReplyCheck::Protocol ? ErrorKind::Protocol : ErrorKind::Mismatch,
-                 now);
+            ErrorKind kind =
+                r.check == ReplyCheck::Protocol ? ErrorKind::Protocol : ErrorKind::Mismatch;
+            note_failure(kind, c.in.data() + pos, c.in_len - pos, f.tag, now);
+            fail(index, kind, now);
             return false;
         }
         pos += r.bytes;
         InFlight done = f;
         c.ring_head = c.ring_head + 1 == c.ring.size() ? 0 : c.ring_head + 1;
         c.in_flight -= 1;
-        on_reply(c, done, now);
+        on_reply(index, done, now);
         if (r.close_after) {
             close_after = true;
             break;
         }
     }
     if (pos < c.in_len && (c.in_flight == 0 || close_after)) {
-        fail(index, ErrorKind::Protocol, now);  // bytes nobody asked for
+        if (!stats_.first_failure.set)
+            stats_.first_failure = {
+                true,
+                now,
+                ErrorKind::Protocol,
+                {"bytes after the last reply that no request asked for", "",
+                 excerpt({reinterpret_cast<const char*>(c.in.data()) + pos, c.in_len - pos})}};
+        fail(index, ErrorKind::Protocol, now);
         return false;
     }
     if (pos > 0) {
@@ -250,6 +287,8 @@ bool Worker::consume_replies(uint32_t index, uint64_t now) {
         c.in_len -= pos;
     }
     if (close_after) {
+        // The server ends the connection with requests still in flight on it.
+        count_errors(ErrorKind::Abandoned, c.in_flight, now);
         close_conn(c);
         stats_.reconnects += 1;
         open(index, now);
@@ -259,29 +298,48 @@ bool Worker::consume_replies(uint32_t index, uint64_t now) {
     return c.state == State::Open;
 }
 
-void Worker::on_reply(Conn& c, const InFlight& f, uint64_t now) {
+void Worker::note_failure(ErrorKind kind, const uint8_t* buf, size_t len, uint64_t tag,
+                          uint64_t now) {
+    if (stats_.first_failure.set) return;
+    stats_.first_failure = {true, now, kind, codec_.explain(buf, len, tag)};
+}
+
+void Worker::on_reply(uint32_t index, const InFlight& f, uint64_t now) {
+    Conn& c = conns_[index];
     c.answered += 1;
-    c.free_since_ns = now;
-    if (!c.active) {
-        stats_.idle_probes_ok += 1;
-        if (!c.ready) {
-            c.ready = true;
-            ready_ += 1;
-        }
+    stats_.replies_verified += 1;
+    if (f.probe) {
+        if (!c.active) stats_.idle_probes_ok += 1;
+        if (!c.ready) mark_ready(index, now);
         return;
     }
-    if (!in_window(now)) return;
+    if (now >= times_.window_end_ns) {
+        // Read after the window closed: unanswered as far as the window knows.
+        record_unfinished(f.intended_ns, f.sent_ns, true);
+        return;
+    }
+    if (now < times_.window_start_ns) return;
     Latency l = measure_latency(f.intended_ns, f.sent_ns, now);
-    stats_.latency.record(l.corrected_ns);
+    stats_.record_latency(l.corrected_ns, second_of(now));
+    stats_.latency_sum_ns += l.corrected_ns;
     if (options_.open_loop()) stats_.uncorrected.record(l.uncorrected_ns);
-    stats_.second_latency[(now - times_.window_start_ns) / 1'000'000'000].record(l.corrected_ns);
     stats_.requests += 1;
     c.completed_in_window += 1;
 }
 
+void Worker::mark_ready(uint32_t index, uint64_t now) {
+    conns_[index].ready = true;
+    ready_ += 1;
+    in_progress_ -= 1;
+    last_ready_ns_ = now;
+}
+
 void Worker::after_replies(uint32_t index, uint64_t now) {
     Conn& c = conns_[index];
-    if (!c.active || phase_ != Phase::Run) return;
+    // No new request after the window: with --hold-after-window the connections stay idle.
+    if (!c.active || !c.ready || phase_ != Phase::Run || c.state != State::Open ||
+        now >= times_.window_end_ns)
+        return;
     uint64_t limit = options_.requests_per_conn;
     if (limit != 0 && c.answered >= limit) {
         close_conn(c);
@@ -294,23 +352,25 @@ void Worker::after_replies(uint32_t index, uint64_t now) {
     while (c.in_flight < c.ring.size() && (limit == 0 || c.issued < limit)) {
         // With --requests-per-conn the first request is timed from connect(): churn's cost.
         uint64_t intended = (limit != 0 && c.fresh) ? c.connect_ns : now;
-        issue(c, intended, now);
+        issue(c, intended, now, /*probe=*/false);
         wrote = true;
     }
     if (wrote) flush(index, now);
 }
 
-void Worker::offer_free_slots(uint32_t index, uint64_t /*now*/) {
+void Worker::offer_free_slots(uint32_t index, uint64_t now) {
     Conn& c = conns_[index];
     uint64_t limit = options_.requests_per_conn;
     while (c.in_flight + c.queued < c.ring.size() && (limit == 0 || c.issued + c.queued < limit)) {
-        free_list_[(free_head_ + free_count_) % free_list_.size()] = index;
-        free_count_ += 1;
+        if (free_slots_.full())
+            free_slots_.compact(
+                [this](const FreeSlot& s) { return conns_[s.index].generation == s.generation; });
+        free_slots_.push({index, c.generation, now});
         c.queued += 1;
     }
 }
 
-void Worker::issue(Conn& c, uint64_t intended_ns, uint64_t now) {
+void Worker::issue(Conn& c, uint64_t intended_ns, uint64_t now, bool probe) {
     size_t need = codec_.max_request_bytes();
     if (c.out_len + need > c.out.size()) {
         std::memmove(c.out.data(), c.out.data() + c.out_sent, c.out_len - c.out_sent);
@@ -318,10 +378,10 @@ void Worker::issue(Conn& c, uint64_t intended_ns, uint64_t now) {
         c.out_sent = 0;
     }
     uint64_t tag = next_tag_++;
-    c.out_len += codec_.write_request(c.out.data() + c.out_len, tag, c.active ? pick_work_us() : 0);
+    c.out_len += codec_.write_request(c.out.data() + c.out_len, tag, probe ? 0 : pick_work_us());
     uint32_t slot = c.ring_head + c.in_flight;
     if (slot >= c.ring.size()) slot -= uint32_t(c.ring.size());
-    c.ring[slot] = {tag, intended_ns, now};
+    c.ring[slot] = {tag, intended_ns, now, probe};
     c.in_flight += 1;
     c.issued += 1;
     c.fresh = false;
@@ -353,35 +413,40 @@ uint32_t Worker::pick_work_us() {
     return options_.work_us;
 }
 
-void Worker::dispatch_open_loop(uint64_t now) {
+uint32_t Worker::dispatch_open_loop(uint64_t now) {
     uint64_t limit = options_.requests_per_conn;
-    while (free_count_ > 0 && schedule_.due(now)) {
-        uint32_t index = free_list_[free_head_];
-        free_head_ = free_head_ + 1 == free_list_.size() ? 0 : free_head_ + 1;
-        free_count_ -= 1;
-        Conn& c = conns_[index];
+    uint32_t sent = 0;
+    while (!free_slots_.empty() && schedule_.due(now)) {
+        FreeSlot slot = free_slots_.pop();
+        Conn& c = conns_[slot.index];
+        if (c.generation != slot.generation) continue;  // the connection closed since
         c.queued -= 1;
-        // Entries left behind by a connection that closed since are skipped.
         if (c.state != State::Open || c.in_flight >= c.ring.size() ||
             (limit != 0 && c.issued >= limit))
             continue;
         uint64_t intended = schedule_.take();
+        if (in_window(intended)) stats_.offered += 1;
         if (in_window(now)) {
-            uint64_t delay = self_send_delay_ns(intended, c.free_since_ns, now);
+            uint64_t delay = self_send_delay_ns(intended, slot.free_since_ns, now);
+            stats_.self_delay.record(delay);
             stats_.sends += 1;
             if (delay > kLateSendNs) stats_.late_sends += 1;
-            if (delay > stats_.max_send_delay_ns) stats_.max_send_delay_ns = delay;
+            stats_.max_send_delay_ns = std::max(stats_.max_send_delay_ns, delay);
         }
-        issue(c, intended, now);
-        flush(index, now);
+        issue(c, intended, now, /*probe=*/false);
+        flush(slot.index, now);
+        sent += 1;
     }
+    return sent;
 }
 
 void Worker::maintain(uint64_t now) {
     next_maintenance_ns_ = now + kMaintenanceNs;
-    uint64_t timeout_ns = uint64_t(options_.timeout_ms) * 1'000'000;
+    auto timeout_ns = uint64_t(options_.timeout_ms * 1e6);
+    bool ramping = now < ramp_deadline_ns_;
     for (uint32_t i = 0; i < conns_.size(); ++i) {
         Conn& c = conns_[i];
+        if (ramping && !c.ready) continue;  // held to the ramp's deadline, not --timeout
         if (c.state == State::Connecting && now - c.connect_ns > timeout_ns) {
             fail(i, ErrorKind::Connect, now);
         } else if (c.state == State::Open && c.in_flight > 0 &&
@@ -392,10 +457,13 @@ void Worker::maintain(uint64_t now) {
     size_t kept = 0;
     size_t n = retry_.size();  // open() may append; those wait for the next pass
     for (size_t k = 0; k < n; ++k) {
-        if (retry_at_ns_[k] <= now) {
-            open(retry_[k], now);
+        uint32_t index = retry_[k];
+        bool capped =
+            phase_ == Phase::Ramp && !conns_[index].ready && in_progress_ >= plan_.max_in_progress;
+        if (retry_at_ns_[k] <= now && !capped) {
+            open(index, now);
         } else {
-            retry_[kept] = retry_[k];
+            retry_[kept] = index;
             retry_at_ns_[kept++] = retry_at_ns_[k];
         }
     }
@@ -426,14 +494,20 @@ int Worker::wait(uint64_t until_ns) {
 
 std::string Worker::ramp(uint64_t deadline_ns) {
     if (epfd_ < 0) return std::string("epoll_create1: ") + std::strerror(errno);
+    // Sleeps end when asked, not up to 50 us later (the default slack): the open-loop
+    // schedule's sends are timed by these sleeps.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    ramp_deadline_ns_ = deadline_ns;
     uint64_t start = now_ns();
     uint32_t next = 0;
     auto total = uint32_t(conns_.size());
     double rate = plan_.connect_rate_per_s;
     for (uint64_t now = start; ready_ < total && now < deadline_ns; now = now_ns()) {
+        if (stats_.replies_verified == 0 && stats_.verification_failures() >= kRampFailuresToGiveUp)
+            break;
         // Paced: by time t, at most 1 + rate * t connects have been started.
         uint64_t allowed = rate > 0 ? 1 + uint64_t(double(now - start) * rate / 1e9) : total;
-        while (next < total && next < allowed && connecting_ < kMaxConnectingPerThread)
+        while (next < total && next < allowed && in_progress_ < plan_.max_in_progress)
             open(next++, now);
         if (now >= next_maintenance_ns_) maintain(now);
         uint64_t until = std::min(deadline_ns, now + 5'000'000);
@@ -447,48 +521,84 @@ std::string Worker::ramp(uint64_t deadline_ns) {
 void Worker::run(const RunTimes& times) {
     times_ = times;
     phase_ = Phase::Run;
-    if (options_.open_loop())
-        schedule_ = ArrivalSchedule(plan_.rate_per_s, options_.arrival, times.run_start_ns,
-                                    977 + plan_.index);
+    spin_budget_ = SpinBudget(times.run_start_ns);
+    bool open_loop = options_.open_loop();
+    if (open_loop)
+        schedule_ = ArrivalSchedule(
+            plan_.rate_per_s, options_.arrival,
+            thread_schedule_start_ns(times.run_start_ns, plan_.index, options_.rate_per_s),
+            derive_seed(options_.seed, plan_.index, 0));
     uint64_t now = now_ns();
-    for (uint32_t i = 0; i < conns_.size(); ++i)
+    for (uint32_t i = 0; i < conns_.size(); ++i) {
+        if (conns_[i].active && conns_[i].ready) stats_.in_flight_capacity += options_.pipeline;
         if (conns_[i].state == State::Open) after_replies(i, now);
+    }
     bool window_started = false;
-    uint64_t cpu_start_us = 0;
+    ThreadUsage start_usage;
     for (now = now_ns(); now < times.window_end_ns; now = now_ns()) {
         if (!window_started && now >= times.window_start_ns) {
             window_started = true;
-            cpu_start_us = thread_cpu_us();
+            start_usage = thread_usage();
         }
-        if (options_.open_loop()) dispatch_open_loop(now);
+        uint32_t sent = open_loop ? dispatch_open_loop(now) : 0;
         if (now >= next_maintenance_ns_) maintain(now);
         uint64_t until = std::min(next_maintenance_ns_, times.window_end_ns);
         if (!window_started) until = std::min(until, times.window_start_ns);
-        if (options_.open_loop() && free_count_ > 0) until = std::min(until, schedule_.next_ns());
-        wait(until);
+        WaitPlan plan = plan_wait(now, until, open_loop && !free_slots_.empty(),
+                                  schedule_.next_ns(), spin_budget_.allows(now));
+        if (!plan.spin) {
+            wait(plan.until_ns);
+        } else if (wait(0) == 0 && sent == 0) {
+            uint64_t idle = now_ns() - now;  // a pass that only polled
+            spin_budget_.spend(idle);
+            if (window_started) spin_ns_ += idle;
+        }
     }
-    if (!window_started) cpu_start_us = thread_cpu_us();
+    ThreadUsage end_usage = thread_usage();
+    if (!window_started) start_usage = end_usage;
     double window_s = double(times.window_end_ns - times.window_start_ns) / 1e9;
-    stats_.cpu_us = double(thread_cpu_us() - cpu_start_us);
-    stats_.thread_utilisation.push_back(stats_.cpu_us / 1e6 / window_s);
+    ThreadCpu cpu{double(end_usage.cpu_ns - start_usage.cpu_ns) / 1e3, double(spin_ns_) / 1e3,
+                  double(end_usage.runqueue_wait_ns - start_usage.runqueue_wait_ns) / 1e3};
+    stats_.cpu_us = cpu.cpu_us;
+    stats_.thread_utilisation.push_back(cpu.cpu_us / 1e6 / window_s);
+    stats_.thread_cpu.push_back(cpu);
     finish_window();
 }
 
+void Worker::record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent) {
+    uint64_t end = times_.window_end_ns;
+    if (intended_ns >= end) return;
+    size_t second = second_of(end - 1);
+    stats_.record_latency(end - intended_ns, second);
+    stats_.second_unfinished[second] += 1;
+    if (options_.open_loop() && was_sent) stats_.uncorrected.record(end - sent_ns);
+    stats_.unfinished_at_end += 1;
+    (was_sent ? stats_.in_flight_at_end : stats_.backlog_at_end) += 1;
+}
+
 void Worker::finish_window() {
+    // Every request due by the end and not answered is recorded at (end - intended): a
+    // stall at the end of the window stays in the figures instead of vanishing.
+    uint64_t end = times_.window_end_ns;
     if (options_.open_loop())
-        while (schedule_.due(times_.window_end_ns - 1)) {
-            schedule_.take();
-            stats_.backlog_at_end += 1;
+        while (schedule_.due(end - 1)) {
+            uint64_t intended = schedule_.take();
+            if (in_window(intended)) stats_.offered += 1;
+            record_unfinished(intended, 0, false);
         }
     for (Conn& c : conns_) {
         if (!c.active) continue;
+        for (uint32_t k = 0; k < c.in_flight && c.state == State::Open; ++k) {
+            const InFlight& f = c.ring[(c.ring_head + k) % c.ring.size()];
+            if (!f.probe) record_unfinished(f.intended_ns, f.sent_ns, true);
+        }
         double n = double(c.completed_in_window);
         stats_.fair_connections += 1;
         stats_.fair_sum += n;
         stats_.fair_sum_sq += n * n;
         if (c.completed_in_window == 0) stats_.unserved_connections += 1;
     }
-    for (Conn& c : conns_) close_conn(c);
+    // The connections stay open, and idle, until the worker is destroyed.
 }
 
 }  // namespace mux::load

@@ -5,8 +5,16 @@
 // A connection's life: Closed -> Connecting (non-blocking connect, EPOLLOUT reports the
 // result) -> Open. Sockets are registered once, edge-triggered for both directions, so no
 // epoll_ctl is needed while the run goes on. Any error closes the connection, counts the
-// error by kind, and opens it again; a refused connect waits kConnectRetryNs first so a dead
-// server is not hammered.
+// error by kind (once per request it had in flight), and opens it again; a refused connect
+// waits kConnectRetryNs first so a dead server is not hammered.
+//
+// The ramp: a connection is ready only after its first verified reply (a probe request),
+// active and idle alike; until then it is "in progress". On loopback a connect completes
+// when the connection enters the accept queue, so counting handshakes alone would let the
+// queue of a slow-accepting server (fork) grow without bound. At most kMaxInProgress
+// connections (over all threads) are in progress at once, and during the ramp their first
+// reply waits for the ramp's deadline, not --timeout: a slow server is measured as a slow
+// ramp, not turned into reconnects that each cost it another accept.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +34,7 @@ uint64_t now_ns();  // CLOCK_MONOTONIC
 struct RunTimes {
     uint64_t run_start_ns = 0;     // load (and warmup) begins
     uint64_t window_start_ns = 0;  // recording begins
-    uint64_t window_end_ns = 0;    // everything stops
+    uint64_t window_end_ns = 0;    // recording and sending stop
 };
 
 struct WorkerPlan {
@@ -34,25 +42,29 @@ struct WorkerPlan {
     uint32_t first_conn = 0;  // global index of this worker's first connection
     uint32_t active = 0;
     uint32_t idle = 0;
-    double connect_rate_per_s = 0;  // this worker's share
-    double rate_per_s = 0;          // this worker's share (open loop)
+    uint32_t max_in_progress = 512;  // this worker's share of kMaxInProgress
+    double connect_rate_per_s = 0;   // this worker's share
+    double rate_per_s = 0;           // this worker's share (open loop)
 };
 
 class Worker {
   public:
     Worker(const LoadOptions& options, const Codec& codec, const SocketAddress& target,
            WorkerPlan plan, size_t seconds);
-    ~Worker();
+    ~Worker();  // closes every connection
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    // Opens every connection and probes the idle ones; returns when all are ready or at
-    // deadline_ns. Returns "" or why the worker cannot run at all.
+    // Opens every connection and waits for each one's first verified reply; returns when
+    // all are ready or at deadline_ns. Returns "" or why the worker cannot run at all.
     std::string ramp(uint64_t deadline_ns);
-    // Loads the server until times.window_end_ns, then closes every connection.
+    // Loads the server until times.window_end_ns, then accounts for what is unfinished.
+    // The connections stay open, idle, until the worker is destroyed.
     void run(const RunTimes& times);
 
     uint32_t ready_connections() const { return ready_; }
+    uint64_t first_connect_ns() const { return first_connect_ns_; }
+    uint64_t last_ready_ns() const { return last_ready_ns_; }
     Stats& stats() { return stats_; }
 
   private:
@@ -61,22 +73,22 @@ class Worker {
         uint64_t tag;
         uint64_t intended_ns;
         uint64_t sent_ns;
+        bool probe;  // proves the connection served; never measured
     };
     struct Conn {
         int fd = -1;
         uint32_t generation = 0;
         State state = State::Closed;
         bool active = false;
-        bool ready = false;  // counted toward the ramp once
+        bool ready = false;  // answered a verified reply once; counted toward the ramp
         bool fresh = false;  // no request yet on this connection
         uint32_t in_flight = 0;
         uint32_t ring_head = 0;
-        uint32_t queued = 0;  // entries in the open-loop free list
+        uint32_t queued = 0;  // entries in the open-loop free slots
         uint64_t issued = 0;  // requests on the current connection
         uint64_t answered = 0;
         uint64_t completed_in_window = 0;
         uint64_t connect_ns = 0;
-        uint64_t free_since_ns = 0;
         std::vector<InFlight> ring;
         std::vector<uint8_t> out;
         size_t out_len = 0;
@@ -89,22 +101,30 @@ class Worker {
     void open(uint32_t index, uint64_t now);
     void close_conn(Conn& c);
     void fail(uint32_t index, ErrorKind kind, uint64_t now);
+    void count_errors(ErrorKind kind, uint64_t n, uint64_t now);
     void on_event(uint32_t index, uint32_t events);
     void on_connected(uint32_t index, uint64_t now);
     bool on_readable(uint32_t index, bool peer_closed);
     bool consume_replies(uint32_t index, uint64_t now);
-    void on_reply(Conn& c, const InFlight& f, uint64_t now);
+    void note_failure(ErrorKind kind, const uint8_t* buf, size_t len, uint64_t tag, uint64_t now);
+    void on_reply(uint32_t index, const InFlight& f, uint64_t now);
+    void mark_ready(uint32_t index, uint64_t now);
     void after_replies(uint32_t index, uint64_t now);
     void offer_free_slots(uint32_t index, uint64_t now);
-    void issue(Conn& c, uint64_t intended_ns, uint64_t now);
+    void issue(Conn& c, uint64_t intended_ns, uint64_t now, bool probe);
+    void probe(uint32_t index, uint64_t now);
     bool flush(uint32_t index, uint64_t now);
-    void dispatch_open_loop(uint64_t now);
+    uint32_t dispatch_open_loop(uint64_t now);  // returns the requests sent
     void maintain(uint64_t now);
     int wait(uint64_t until_ns);
     uint32_t pick_work_us();
     bool in_window(uint64_t t) const {
         return t >= times_.window_start_ns && t < times_.window_end_ns;
     }
+    size_t second_of(uint64_t t) const {
+        return size_t((t - times_.window_start_ns) / 1'000'000'000);
+    }
+    void record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent);
     void finish_window();
 
     const LoadOptions& options_;
@@ -114,19 +134,22 @@ class Worker {
     int epfd_ = -1;
     Phase phase_ = Phase::Ramp;
     RunTimes times_;
+    uint64_t ramp_deadline_ns_ = 0;
     std::vector<Conn> conns_;
     std::vector<SocketAddress> sources_;  // per connection index when spreading; else empty
     std::vector<uint32_t> retry_;         // closed after a refused connect, reopened later
     std::vector<uint64_t> retry_at_ns_;
-    uint32_t connecting_ = 0;
+    uint32_t in_progress_ = 0;  // opened, not yet ready
     uint32_t ready_ = 0;
+    uint64_t first_connect_ns_ = 0;
+    uint64_t last_ready_ns_ = 0;
     uint64_t next_tag_;
     uint64_t next_maintenance_ns_ = 0;
     Rng rng_;
     ArrivalSchedule schedule_;
-    std::vector<uint32_t> free_list_;  // FIFO ring of connections with a free slot
-    size_t free_head_ = 0;
-    size_t free_count_ = 0;
+    FreeSlots free_slots_;
+    SpinBudget spin_budget_;
+    uint64_t spin_ns_ = 0;  // polling that found nothing, inside the window
     Stats stats_;
 };
 

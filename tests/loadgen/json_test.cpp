@@ -1,12 +1,16 @@
-// The muxload/1 document: written, read back, and merged exactly.
+// The muxload/1 document: written, read back, merged exactly, and refused where runs do not
+// add up.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include "report.hpp"
 #include "run.hpp"
 #include "server_process.hpp"
+#include "subprocess.hpp"
 
 namespace {
 
@@ -51,18 +55,58 @@ TEST(MuxloadJson, HasTheDocumentedShapeAndReadsBackLosslessly) {
              {"config", "environment", "summary", "timeseries", "errors", "histogram"})
             EXPECT_TRUE(doc.contains(key)) << key;
         EXPECT_EQ(doc.contains("histogram_uncorrected"), rate > 0);
+        EXPECT_EQ(doc.contains("histogram_self_delay"), rate > 0);
+        for (const char* key : {"seed", "path", "headers", "verify", "verify_note"})
+            EXPECT_TRUE(doc["config"].contains(key)) << key;
         const auto& s = doc["summary"];
-        for (const char* key :
-             {"requests", "duration_s", "throughput_per_s", "latency_us", "fairness",
-              "loadgen_cpu_us_per_request", "loadgen_cpu_utilisation", "loadgen_bound",
-              "loadgen_bound_reason", "connect_time_s", "completed"})
+        for (const char* key : {"requests",
+                                "duration_s",
+                                "window_start_unix_ns",
+                                "window_end_unix_ns",
+                                "throughput_per_s",
+                                "latency_us",
+                                "latency_overflows",
+                                "latency_sum_ns",
+                                "unfinished_at_end",
+                                "in_flight_at_end",
+                                "in_flight_capacity",
+                                "littles_law_ratio",
+                                "replies_verified",
+                                "first_failure",
+                                "fairness",
+                                "loadgen_cpu_us_per_request",
+                                "loadgen_cpu_utilisation",
+                                "loadgen_threads",
+                                "loadgen_process_cpu_us",
+                                "loadgen_process_busy_cpus",
+                                "loadgen_cpus",
+                                "loadgen_saturated",
+                                "loadgen_saturated_reasons",
+                                "loadgen_bound",
+                                "loadgen_bound_reason",
+                                "connect_time_s",
+                                "ramp_s",
+                                "completed",
+                                "clean",
+                                "not_clean_reasons"})
             EXPECT_TRUE(s.contains(key)) << key;
+        EXPECT_EQ(s["littles_law_ratio"].is_number(), rate == 0);
+        EXPECT_GT(s["window_end_unix_ns"].get<uint64_t>(),
+                  s["window_start_unix_ns"].get<uint64_t>());
+        EXPECT_EQ(s["loadgen_threads"].size(), 2u);
+        EXPECT_GE(s["loadgen_cpus"].get<uint32_t>(), 1u);
+        if (rate > 0) {
+            for (const char* key :
+                 {"offered", "offered_per_s", "achieved_share", "self_delay_us", "backlog_at_end"})
+                EXPECT_TRUE(s["open_loop"].contains(key)) << key;
+        }
         for (const char* p : {"p50", "p90", "p99", "p999", "p9999", "max", "mean"})
             EXPECT_TRUE(s["latency_us"].contains(p)) << p;
         EXPECT_EQ(s.contains("latency_uncorrected_us"), rate > 0);
         EXPECT_TRUE(s["fairness"].contains("jain_index"));
         EXPECT_TRUE(s["fairness"].contains("unserved_connections"));
-        for (const char* kind : {"connect", "reset", "timeout", "protocol", "mismatch"})
+        for (const char* kind :
+             {"connect", "reset", "timeout", "protocol", "mismatch", "abandoned"})
             EXPECT_TRUE(doc["errors"].contains(kind)) << kind;
         ASSERT_EQ(doc["timeseries"].size(), 2u);
         uint64_t series_requests = 0;
@@ -87,17 +131,31 @@ TEST(MuxloadJson, RefusesOtherSchemas) {
     EXPECT_NE(stats_from_json(nlohmann::json::array(), &s), "");
 }
 
+// Two runs side by side, as `muxbench sweep` would start parallel loadgen processes.
+std::pair<RunOutput, RunOutput> parallel_runs(const mux::test::ServerProcess& server) {
+    RunOutput a, b;
+    std::thread other([&] { b = short_run(server, 0); });
+    a = short_run(server, 0);
+    other.join();
+    return {std::move(a), std::move(b)};
+}
+
 TEST(MuxloadJson, MergeIsExact) {
     mux::test::ServerProcess server("epoll-et", "mux1", "tcp");
     ASSERT_TRUE(server.started()) << server.error();
-    RunOutput a = short_run(server, 0), b = short_run(server, 0);
+    auto [a, b] = parallel_runs(server);
+    // What is checked here is the arithmetic; the windows are made to coincide, so that a
+    // slow start of one thread on this busy machine cannot refuse the merge.
+    b.doc["summary"]["window_start_unix_ns"] = a.doc["summary"]["window_start_unix_ns"];
+    b.doc["summary"]["window_end_unix_ns"] = a.doc["summary"]["window_end_unix_ns"];
     std::string pa = temp_path("a.json"), pb = temp_path("b.json");
     ASSERT_EQ(write_json(pa, a.doc), "");
     ASSERT_EQ(write_json(pb, b.doc), "");
     nlohmann::json merged;
-    ASSERT_EQ(merge_files({pa, pb}, &merged), "");
+    MergeOutcome outcome = merge_files({pa, pb}, &merged);
     std::filesystem::remove(pa);
     std::filesystem::remove(pb);
+    ASSERT_EQ(outcome.error, "");
 
     mux::Histogram expected = a.stats.latency;
     ASSERT_TRUE(expected.merge(b.stats.latency));
@@ -110,10 +168,69 @@ TEST(MuxloadJson, MergeIsExact) {
                      double(expected.percentile_ns(0.99)) / 1000);
     EXPECT_EQ(s["fairness"]["connections"].get<uint64_t>(), 8u);
     EXPECT_EQ(s["connections"]["wanted"].get<uint64_t>(), 8u);
+    EXPECT_EQ(s["in_flight_capacity"].get<uint64_t>(), 8u);
+    EXPECT_EQ(s["loadgen_threads"].size(), 4u);
     EXPECT_EQ(merged["merged_from"].size(), 2u);
     for (size_t i = 0; i < 2; ++i)
         EXPECT_EQ(merged["timeseries"][i]["requests"].get<uint64_t>(),
-                  a.stats.second_latency[i].count() + b.stats.second_latency[i].count());
+                  a.stats.second_latency[i].count() - a.stats.second_unfinished[i] +
+                      b.stats.second_latency[i].count() - b.stats.second_unfinished[i]);
+}
+
+TEST(MuxloadJson, MergeRefusesRunsThatDoNotAddUp) {
+    mux::test::ServerProcess server("epoll-et", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    RunOutput run = short_run(server, 0);
+    const nlohmann::json& a = run.doc;
+    EXPECT_EQ(merge_refusal({a, a}), "");
+    auto refusal_with = [&](const std::function<void(nlohmann::json&)>& change) {
+        nlohmann::json b = a;
+        change(b);
+        return merge_refusal({a, b});
+    };
+    // Rates and connection counts add.
+    EXPECT_EQ(refusal_with([](auto& b) { b["config"]["conns"] = 100; }), "");
+    EXPECT_EQ(refusal_with([](auto& b) { b["config"]["rate_per_s"] = 5; }), "");
+    for (auto [key, value] : {std::pair<const char*, nlohmann::json>{"proto", "http"},
+                              {"mode", "open"},
+                              {"request", "GEN"},
+                              {"payload_bytes", 64},
+                              {"duration_s", 2.5}}) {
+        std::string refusal = refusal_with([&](auto& b) { b["config"][key] = value; });
+        EXPECT_NE(refusal.find(std::string("has ") + key), std::string::npos)
+            << key << ": " << refusal;
+    }
+    // Windows: a 1.2 s window shifted by 0.1 s still overlaps 92%; by 0.2 s, 83%.
+    auto shifted = [&](uint64_t ns) {
+        return refusal_with([&](auto& b) {
+            for (const char* k : {"window_start_unix_ns", "window_end_unix_ns"})
+                b["summary"][k] = b["summary"][k].template get<uint64_t>() + ns;
+        });
+    };
+    EXPECT_EQ(shifted(100'000'000), "");
+    EXPECT_NE(shifted(200'000'000).find("overlap for 83%"), std::string::npos)
+        << shifted(200'000'000);
+    EXPECT_NE(refusal_with([](auto& b) {
+                  b["summary"].erase("window_start_unix_ns");
+              }).find("no window timestamps"),
+              std::string::npos);
+}
+
+TEST(MuxloadJson, MergeOfSequentialRunsExitsTwo) {
+    mux::test::ServerProcess server("epoll-et", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    RunOutput a = short_run(server, 0), b = short_run(server, 0);  // one after the other
+    std::string pa = temp_path("seq-a.json"), pb = temp_path("seq-b.json");
+    ASSERT_EQ(write_json(pa, a.doc), "");
+    ASSERT_EQ(write_json(pb, b.doc), "");
+    mux::SpawnOptions quiet;
+    quiet.quiet_stderr = true;
+    mux::Subprocess merge({mux::test::binary_path("muxload"), "merge", pa, pb, "-q"}, quiet);
+    auto status = merge.wait(std::chrono::seconds(20));
+    std::filesystem::remove(pa);
+    std::filesystem::remove(pb);
+    ASSERT_TRUE(status && WIFEXITED(*status));
+    EXPECT_EQ(WEXITSTATUS(*status), kExitRefused);
 }
 
 }  // namespace

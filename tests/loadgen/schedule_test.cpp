@@ -1,7 +1,12 @@
-// The open-loop schedule and coordinated-omission correction, driven by a fake clock.
+// The open-loop schedule and coordinated-omission correction, driven by a fake clock:
+// arrivals, thread phases, seeds, the wait-or-poll plan before a due send, and the free
+// slots that measure a send's self-delay.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
 
 #include "histogram.hpp"
 #include "schedule.hpp"
@@ -99,6 +104,135 @@ TEST(CoordinatedOmission, ALoopThatWakesLateWithAFreeConnectionIsTheLoadgensFaul
     EXPECT_EQ(self_send_delay_ns(10'000'000, 5'000'000, 13'000'000), 3'000'000u);
     // Due at 10 ms, connection busy until 12 ms, sent at 12.1 ms: only 0.1 ms is its fault.
     EXPECT_EQ(self_send_delay_ns(10'000'000, 12'000'000, 12'100'000), 100'000u);
+}
+
+// --threads T: each thread runs R/T with its own schedule. Started together, T uniform
+// schedules put T requests on one instant every T/R; offset by i/R they merge into one
+// request every 1/R.
+std::vector<uint64_t> merged_sends(uint32_t threads, double rate, bool offset, uint64_t until) {
+    std::vector<uint64_t> sends;
+    for (uint32_t t = 0; t < threads; ++t) {
+        uint64_t start = offset ? thread_schedule_start_ns(1'000'000'000, t, rate) : 1'000'000'000;
+        ArrivalSchedule s(rate / threads, Arrival::Uniform, start, derive_seed(7, t, 0));
+        while (s.due(until)) sends.push_back(s.take());
+    }
+    std::sort(sends.begin(), sends.end());
+    return sends;
+}
+
+TEST(ThreadPhases, OffsetThreadsMergeIntoOneUniformStream) {
+    std::vector<uint64_t> sends = merged_sends(4, 1000, true, 2'000'000'000);
+    ASSERT_EQ(sends.size(), 1000u + 1);  // fake clock: 1 s of sends at 1000/s, both ends in
+    for (size_t i = 1; i < sends.size(); ++i) ASSERT_EQ(sends[i] - sends[i - 1], 1'000'000u) << i;
+}
+
+TEST(ThreadPhases, WithoutOffsetsThreadsSendInBursts) {
+    // What the offsets fix: four requests on the same instant, then 4 ms of nothing.
+    std::vector<uint64_t> sends = merged_sends(4, 1000, false, 2'000'000'000);
+    std::set<uint64_t> gaps;
+    for (size_t i = 1; i < sends.size(); ++i) gaps.insert(sends[i] - sends[i - 1]);
+    EXPECT_EQ(gaps, (std::set<uint64_t>{0, 4'000'000}));
+}
+
+TEST(Seeds, EveryThreadAndStreamOfARunGetsItsOwn) {
+    std::set<uint64_t> seen;
+    for (uint32_t t = 0; t < 1024; ++t)
+        for (uint32_t stream = 0; stream < 2; ++stream) seen.insert(derive_seed(12345, t, stream));
+    EXPECT_EQ(seen.size(), 2048u);
+    EXPECT_NE(derive_seed(1, 0, 0), derive_seed(2, 0, 0));
+}
+
+std::vector<uint64_t> poisson_times(uint64_t run_seed, uint32_t thread) {
+    ArrivalSchedule s(1000, Arrival::Poisson, 0, derive_seed(run_seed, thread, 0));
+    std::vector<uint64_t> times;
+    for (int i = 0; i < 100; ++i) times.push_back(s.take());
+    return times;
+}
+
+TEST(Seeds, TheSameSeedRepeatsARunAndAnotherDoesNot) {
+    EXPECT_EQ(poisson_times(99, 0), poisson_times(99, 0));
+    EXPECT_NE(poisson_times(99, 0), poisson_times(100, 0));
+    EXPECT_NE(poisson_times(99, 0), poisson_times(99, 1));
+}
+
+// The loop's wait before a send, on a fake clock (times in ns).
+TEST(WaitPlan, SleepsUntilTheSpinStretchThenPolls) {
+    const uint64_t now = 1'000'000, until = 20'000'000;
+    // Due in 1 ms: sleep until 100 us before it.
+    WaitPlan far = plan_wait(now, until, true, now + 1'000'000, true);
+    EXPECT_FALSE(far.spin);
+    EXPECT_EQ(far.until_ns, now + 1'000'000 - kSpinBeforeSendNs);
+    // Due within the stretch: poll.
+    EXPECT_TRUE(plan_wait(now, until, true, now + kSpinBeforeSendNs, true).spin);
+    EXPECT_TRUE(plan_wait(now, until, true, now, true).spin);
+    // Out of budget: sleep to the due time itself.
+    WaitPlan broke = plan_wait(now, until, true, now + 50'000, false);
+    EXPECT_FALSE(broke.spin);
+    EXPECT_EQ(broke.until_ns, now + 50'000);
+}
+
+TEST(WaitPlan, NeverPollsWithoutAPendingSend) {
+    // No free connection, or no request: an idle loop sleeps until its next duty.
+    WaitPlan idle = plan_wait(1'000, 20'000'000, false, 1'000, true);
+    EXPECT_FALSE(idle.spin);
+    EXPECT_EQ(idle.until_ns, 20'000'000u);
+    // A send due after the next maintenance waits for it first.
+    WaitPlan later = plan_wait(1'000, 5'000'000, true, 50'000'000, true);
+    EXPECT_FALSE(later.spin);
+    EXPECT_EQ(later.until_ns, 5'000'000u);
+}
+
+TEST(SpinBudget, PollingNeverTakesMoreThanItsShareOfAThread) {
+    // 20,000 sends/s on one thread: 50 us gaps, all inside the spin stretch. Each pass of the
+    // fake loop polls for 1 us when allowed, else sleeps to the send.
+    ArrivalSchedule s(20'000, Arrival::Uniform, 0, 1);
+    SpinBudget budget(0);
+    uint64_t now = 0;
+    while (now < 1'000'000'000) {
+        WaitPlan plan = plan_wait(now, UINT64_MAX, true, s.next_ns(), budget.allows(now));
+        if (plan.spin) {
+            budget.spend(1'000);
+            now += 1'000;
+        } else {
+            now = std::max(now, plan.until_ns);
+        }
+        while (s.due(now)) s.take();
+    }
+    double share = double(budget.spent_ns()) / double(now);
+    EXPECT_LE(share, kMaxSpinShare + 0.001);
+    EXPECT_GT(share, 0.4);  // and it does poll when it may
+}
+
+TEST(FreeSlots, EachSlotKeepsTheTimeItBecameFree) {
+    // --pipeline 2: the connection's two slots free at 10 ms and 20 ms; two requests due at
+    // 5 ms and 6 ms are sent at 30 ms. The loadgen could have sent them at 10 and 20 ms.
+    FreeSlots slots(5);
+    slots.push({0, 0, 10'000'000});
+    slots.push({0, 0, 20'000'000});
+    FreeSlot a = slots.pop(), b = slots.pop();
+    EXPECT_EQ(self_send_delay_ns(5'000'000, a.free_since_ns, 30'000'000), 20'000'000u);
+    EXPECT_EQ(self_send_delay_ns(6'000'000, b.free_since_ns, 30'000'000), 10'000'000u);
+    EXPECT_TRUE(slots.empty());
+}
+
+TEST(FreeSlots, CompactingDropsOnlyStaleEntriesAndKeepsOrder) {
+    FreeSlots slots(4);
+    // Wrap the ring around its end first.
+    slots.push({9, 0, 1});
+    slots.push({9, 0, 2});
+    slots.pop();
+    slots.pop();
+    // Connection 1 closed (generation 0 -> 1) after two of its slots were queued.
+    slots.push({1, 0, 10});
+    slots.push({2, 0, 20});
+    slots.push({1, 0, 30});
+    slots.push({2, 0, 40});
+    ASSERT_TRUE(slots.full());
+    slots.compact([](const FreeSlot& f) { return !(f.index == 1 && f.generation == 0); });
+    ASSERT_EQ(slots.size(), 2u);
+    EXPECT_EQ(slots.pop().free_since_ns, 20u);
+    EXPECT_EQ(slots.pop().free_since_ns, 40u);
+    EXPECT_TRUE(slots.empty());
 }
 
 }  // namespace
