@@ -155,10 +155,12 @@ TEST(LoadE2E, TooManyConnectionsForTheFdLimitFailsWithTheNumbers) {
     EXPECT_EQ(out.exit_code, kExitSetupFailed);
 }
 
-// Reads muxload's measure_start / measure_end lines as they are written.
+// Reads muxload's measure_start / measure_end lines as they are written, and hands each
+// event's name to on_event on the tap's own thread.
 class EventTap {
   public:
-    EventTap() {
+    explicit EventTap(std::function<void(const std::string&)> on_event)
+        : on_event_(std::move(on_event)) {
         if (pipe(fds_) != 0) throw std::runtime_error("pipe");
         file_ = fdopen(fds_[1], "w");
         reader_ = std::thread([this] {
@@ -166,7 +168,7 @@ class EventTap {
             char line[512];
             while (std::fgets(line, sizeof line, in) != nullptr) {
                 auto j = nlohmann::json::parse(line, nullptr, false);
-                if (j.is_object() && on_event) on_event(j.value("event", ""));
+                if (j.is_object()) on_event_(j.value("event", ""));
             }
             std::fclose(in);
         });
@@ -182,9 +184,9 @@ class EventTap {
         if (file_ != nullptr) std::fclose(file_);
         file_ = nullptr;
     }
-    std::function<void(const std::string&)> on_event;
 
   private:
+    std::function<void(const std::string&)> on_event_;
     int fds_[2];
     std::FILE* file_ = nullptr;
     std::thread reader_;
@@ -203,8 +205,7 @@ RunOutput run_with_stop_near_the_end(ServerProcess& server, double rate_per_s) {
     std::thread stopper;
     RunOutput out;
     {
-        EventTap tap;
-        tap.on_event = [&](const std::string& event) {
+        EventTap tap([&](const std::string& event) {
             if (event == "measure_start")
                 stopper = std::thread([pid = server.pid()] {
                     std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -214,7 +215,7 @@ RunOutput run_with_stop_near_the_end(ServerProcess& server, double rate_per_s) {
                 if (stopper.joinable()) stopper.join();
                 kill(server.pid(), SIGCONT);
             }
-        };
+        });
         out = run_load(o, tap.file());
     }  // the tap's reader has seen every event: stopper is ours to join
     if (stopper.joinable()) stopper.join();
@@ -272,9 +273,8 @@ TEST(HoldAfterWindow, ConnectionsStayOpenAndIdleUntilStdinCloses) {
     size_t children_held = 0;
     RunOutput out;
     {
-        EventTap tap;
         std::thread driver;
-        tap.on_event = [&](const std::string& event) {
+        EventTap tap([&](const std::string& event) {
             if (event != "measure_end") return;
             driver = std::thread([&] {
                 // Sample the server well after the window, as a slow driver would.
@@ -282,7 +282,7 @@ TEST(HoldAfterWindow, ConnectionsStayOpenAndIdleUntilStdinCloses) {
                 children_held = mux::test::child_pids(server.pid()).size();
                 close(stdin_pipe[1]);  // the driver is done
             });
-        };
+        });
         out = run_load(o, tap.file());
         tap.close_writer();
         tap.join_reader();
