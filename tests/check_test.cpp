@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
+#include <fmt/format.h>
+
+#include "../results/check/exact_cases.hpp"
 #include "check.hpp"
 #include "gbench_export.hpp"
 #include "mann_whitney.hpp"
@@ -15,36 +19,78 @@ using mux::check::CheckOptions;
 using mux::check::CheckReport;
 using nlohmann::json;
 
-// Reference p-values from scipy.stats.mannwhitneyu (two-sided). scipy's default is exact only
-// up to 8 values a side; these cases are exact (n <= 8, no ties) or asymptotic (ties, n = 30)
-// in both. For 9 to 20 values without ties this test is exact where scipy approximates.
-TEST(MannWhitney, MatchesReferencePValues) {
-    struct Case {
-        std::vector<double> a, b;
-        double p;
-    };
-    std::vector<Case> cases = {
-        {{1, 2, 3}, {4, 5, 6}, 0.1},
-        {{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}, 0.007936507936507936},
-        {{1, 2, 3, 4, 5}, {3.5, 6, 7, 8, 9}, 0.031746031746031744},
-        {{1.0, 2.2, 3.1, 4.7, 5.3, 6.6}, {2.5, 3.3, 4.1, 7.0, 8.8, 9.9, 10.2}, 0.13752913752913754},
-        {{2, 2, 3, 3, 4}, {3, 4, 4, 5, 5}, 0.05241162867102868},  // ties: normal approximation
-    };
-    std::vector<double> thirty, shifted;  // past the exact limit
-    for (int i = 0; i < 30; ++i) thirty.push_back(i), shifted.push_back(i + 10.5);
-    cases.push_back({thirty, shifted, 0.00012477053789099933});
-    for (const auto& c : cases) {
+// Reference values from results/check/exact_cases.py, computed there independently of this
+// code and checked against scipy where scipy can compute them.
+TEST(MannWhitney, ExactGivenTiesMatchesTheReferenceTable) {
+    for (const auto& c : exact_cases::kUCases) {
         auto t = mux::check::mann_whitney_u(c.a, c.b);
-        EXPECT_NEAR(t.p, c.p, 1e-9 + c.p * 1e-6) << "a[0]=" << c.a[0] << " n=" << c.a.size();
+        SCOPED_TRACE(::testing::PrintToString(c.a) + " against " + ::testing::PrintToString(c.b));
+        EXPECT_TRUE(t.exact);
+        EXPECT_NEAR(t.p, c.p, 1e-12 + c.p * 1e-9);
+        EXPECT_NEAR(t.min_p, c.min_p, 1e-12 + c.min_p * 1e-9);
         // The test is symmetric in its samples.
         EXPECT_NEAR(mux::check::mann_whitney_u(c.b, c.a).p, t.p, 1e-12);
     }
-    EXPECT_EQ(
-        mux::check::mann_whitney_u(std::vector<double>{1, 2, 3}, std::vector<double>{4, 5, 6}).u,
-        0);
-    // All values tied: nothing to tell them apart.
+}
+
+TEST(MannWhitney, TheIssuesCases) {
+    // 8 against 8, complete separation, one tied pair: exactly 2 / C(16, 8). The normal
+    // approximation gave 9.3e-4, which Holm's strictest step over 130 comparisons refuses.
+    std::vector<double> a = {1, 1, 2, 3, 4, 5, 6, 7}, b = {8, 9, 10, 11, 12, 13, 14, 15};
+    EXPECT_NEAR(mux::check::mann_whitney_u(a, b).p, 2.0 / 12870, 1e-15);
+    // [1,2,2,3] against [3,4,5,5]: 4 of the 70 assignments are as extreme, 0.057 (not 0.040).
+    std::vector<double> c = {1, 2, 2, 3}, d = {3, 4, 5, 5};
+    EXPECT_NEAR(mux::check::mann_whitney_u(c, d).p, 4.0 / 70, 1e-15);
+    EXPECT_EQ(mux::check::mann_whitney_u(c, d).u, 0.5);
+}
+
+TEST(MannWhitney, NormalApproximationPastTheExactLimit) {
+    for (const auto& c : exact_cases::kNormalCases) {
+        ASSERT_GT(std::max(c.a.size(), c.b.size()), mux::check::kExactLimit);
+        auto t = mux::check::mann_whitney_u(c.a, c.b);
+        EXPECT_FALSE(t.exact);
+        EXPECT_NEAR(t.p, c.p, 1e-12 + c.p * 1e-9);
+    }
+    // All values tied: nothing to tell them apart, exact or not.
+    std::vector<double> twos(40, 2.0);
+    EXPECT_EQ(mux::check::mann_whitney_u(twos, twos).p, 1);
     EXPECT_EQ(mux::check::mann_whitney_u(std::vector<double>{2, 2, 2}, std::vector<double>{2, 2}).p,
               1);
+}
+
+TEST(MannWhitney, UDistributionCountsEveryAssignment) {
+    // No ties, 3 against 3: U = 0, 1, 2, 3, ... 9 in 1, 1, 2, 3, 3, 3, 3, 2, 1, 1 of 20 ways.
+    std::vector<size_t> untied(6, 1);
+    mux::check::UDistribution d(3, 3, untied);
+    EXPECT_NEAR(d.at_most(0), 1.0 / 20, 1e-15);
+    EXPECT_NEAR(d.at_most(2 * 3), 7.0 / 20, 1e-15);
+    EXPECT_NEAR(d.at_least(2 * 8), 2.0 / 20, 1e-15);
+    EXPECT_NEAR(d.smallest_p(), 0.1, 1e-15);
+    // Two tied values in the middle: a's three highest places hold one of them, against the
+    // other, in either of 2 ways; U is then at most 8.5, and halves appear.
+    std::vector<size_t> tied = {1, 1, 2, 1, 1};
+    mux::check::UDistribution t(3, 3, tied);
+    EXPECT_NEAR(t.at_least(17), 2.0 / 20, 1e-15);
+    EXPECT_NEAR(t.at_least(18), 0, 1e-15);
+    EXPECT_NEAR(t.at_most(0), 0, 1e-15);
+    EXPECT_NEAR(t.at_most(1), 2.0 / 20, 1e-15);
+    EXPECT_NEAR(t.smallest_p(), 0.2, 1e-15);
+}
+
+TEST(HodgesLehmann, ShiftAndExactIntervalMatchTheReferenceTable) {
+    for (const auto& c : exact_cases::kShiftCases) {
+        auto s = mux::check::hodges_lehmann(c.a, c.b, c.confidence);
+        SCOPED_TRACE(::testing::PrintToString(c.a.size()) + " against " +
+                     ::testing::PrintToString(c.b.size()));
+        EXPECT_DOUBLE_EQ(s.estimate, c.estimate);
+        ASSERT_EQ(s.low.has_value(), c.bounded);
+        if (!c.bounded) continue;
+        EXPECT_DOUBLE_EQ(*s.low, c.low);
+        EXPECT_DOUBLE_EQ(*s.high, c.high);
+    }
+    // A shift of every value by 5 is found exactly.
+    std::vector<double> a = {1, 4, 2, 8, 5, 7}, b = {6, 9, 7, 13, 10, 12};
+    EXPECT_DOUBLE_EQ(mux::check::hodges_lehmann(a, b, 0.95).estimate, 5);
 }
 
 TEST(MannWhitney, RepeatsNeededFollowFromTheSmallestP) {
