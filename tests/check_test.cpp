@@ -2,7 +2,10 @@
 // against reference p-values, and each rule of check_runs on runs built to trip it or not.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 
 #include <fmt/format.h>
@@ -703,6 +706,23 @@ TEST(Check, ResultsOfSchemaOneAndTwoAreCompared) {
                         "is compared as io_calls_per_request"),
               r.notes.end())
         << ::testing::PrintToString(r.notes);
+}
+
+TEST(Check, ResultsFoldersOfSchemaOneAndTwoAreRead) {
+    auto dir = std::filesystem::temp_directory_path() /
+               ("muxbench-check-schema-" + std::to_string(getpid()));
+    for (const char* schema : {"muxbench-results/1", "muxbench-results/2"}) {
+        auto run = honest_run();
+        run["schema"] = schema;
+        mux::sweep::write_results(dir, run);
+        std::string error;
+        auto back = mux::sweep::read_results(dir, &error);
+        EXPECT_TRUE(back) << error;
+        if (back) {
+            EXPECT_EQ(check_runs(*back, *back, {}).exit_code, 0) << schema;
+        }
+    }
+    std::filesystem::remove_all(dir);
 }
 
 TEST(Check, OnAnotherHostOnlyWhatHoldsAcrossHostsIsJudged) {

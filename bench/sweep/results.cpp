@@ -159,9 +159,13 @@ std::optional<nlohmann::json> read_results(const std::filesystem::path& path, st
         return std::nullopt;
     }
     std::string schema = j.value("schema", "(none)");
-    if (schema != kResultsSchema) {
-        *error = fmt::format("{}: schema is '{}', this muxbench reads '{}'", file.string(), schema,
-                             kResultsSchema);
+    // Schemas 1 and 2 are both read, so that a check can judge a run against an older baseline.
+    if (schema != kResultsSchema && schema != "muxbench-results/1" &&
+        schema != "muxbench-results/2") {
+        *error = fmt::format(
+            "{}: schema is '{}', this muxbench reads 'muxbench-results/1' and "
+            "'muxbench-results/2'",
+            file.string(), schema);
         return std::nullopt;
     }
     for (const char* key : {"environment", "plan", "points", "summary"})
