@@ -553,6 +553,30 @@ TEST(Check, ALoneFailedRepeatIsAWarningAndThePointIsStillJudged) {
     EXPECT_NEAR(find(r, "epoll-lt", 100, "failed_repeats").p, 2.0 / 12870, 1e-12);
 }
 
+TEST(Check, AValueOfZeroIsLeftOutAndSaid) {
+    // A CPU time of 0 is a failed measurement: it has no ratio, so it is left out, the
+    // comparison is judged on the other values, and a warning line says so.
+    auto current = make_run([](const std::string& model, double, Figures& f) {
+        if (model == "epoll-lt") f.cpu *= 1.5;
+    });
+    set_values(current, "epoll-lt", 100, "server_cost", "cpu_us_per_request",
+               {18, 0, 18.2, 17.8, 18.1, 17.9, 18.3, 17.7});
+    auto r = check_runs(honest_run(), current, {});
+    const auto& c = find(r, "epoll-lt", 100, "cpu_us_per_request");
+    EXPECT_EQ(c.current.size(), 7u);
+    EXPECT_EQ(c.dropped_current, 1u);
+    EXPECT_EQ(c.verdict, "regression");
+    EXPECT_EQ(r.warnings,
+              (std::vector<std::string>{"cpu_us_per_request: 1 value of 0 or less left out, "
+                                        "having no ratio: epoll-lt active conns=100 (0 in the "
+                                        "baseline, 1 in the current run)"}));
+    // With every value of a run 0 or less there is nothing to judge.
+    set_values(current, "epoll-lt", 100, "server_cost", "cpu_us_per_request",
+               std::vector<double>(8, 0.0));
+    r = check_runs(honest_run(), current, {});
+    EXPECT_EQ(find(r, "epoll-lt", 100, "cpu_us_per_request").verdict, "untestable");
+}
+
 // Issue 14, defect 4: the guard and Holm counted the family two ways.
 TEST(Check, AComparisonTooSmallToTestIsLeftOutOfTheFamily) {
     // Four models at one point, 6 metrics each, 6 repeats: no pooled judgement, so all of

@@ -271,12 +271,10 @@ namespace {
 void measure(Comparison& c, const CheckOptions& options) {
     c.base_median = median(c.base);
     c.current_median = median(c.current);
-    for (const auto* side : {&c.base, &c.current})
-        for (double v : *side)
-            if (!(v > 0) || !std::isfinite(v)) {
-                c.invalid = fmt::format("a value is {:g}, so a ratio means nothing", v);
-                return;
-            }
+    if (c.base.empty() || c.current.empty()) {
+        c.invalid = "every value of a run is 0 or less, so there is no ratio to judge";
+        return;
+    }
     std::vector<double> log_base, log_current;
     for (double v : c.base) log_base.push_back(std::log(v));
     for (double v : c.current) log_current.push_back(std::log(v));
@@ -287,6 +285,27 @@ void measure(Comparison& c, const CheckOptions& options) {
     c.change = std::expm1(shift.estimate);
     if (shift.low) c.change_low = std::expm1(*shift.low), c.change_high = std::expm1(*shift.high);
     c.worse_by = std::expm1(c.higher_is_better ? -shift.estimate : shift.estimate);
+}
+
+// A value that is not positive has no logarithm: it is left out, and the report says so.
+// (A CPU time of 0 is a failed measurement; a memory growth of 0 is below a page.)
+size_t drop_non_positive(std::vector<double>& values, std::vector<int>& repeats) {
+    size_t kept = 0;
+    for (size_t i = 0; i < values.size(); ++i)
+        if (values[i] > 0 && std::isfinite(values[i])) {
+            values[kept] = values[i], repeats[kept] = repeats[i];
+            ++kept;
+        }
+    size_t dropped = values.size() - kept;
+    values.resize(kept), repeats.resize(kept);
+    return dropped;
+}
+
+void set_values(Comparison& c, Values base, Values current) {
+    c.dropped_base = drop_non_positive(base.values, base.repeats);
+    c.dropped_current = drop_non_positive(current.values, current.repeats);
+    c.base = std::move(base.values), c.base_repeats = std::move(base.repeats);
+    c.current = std::move(current.values), c.current_repeats = std::move(current.repeats);
 }
 
 Comparison comparison_for(const Group& g, const std::string& metric) {
@@ -340,8 +359,7 @@ void compare_metrics(const Group& bg, const Group& cg, CheckReport& report,
         bool memory = key == "memory_bytes_per_connection";
         if (memory && cg.conns < kMinConnectionsForMemory) continue;
         Comparison cmp = comparison_for(cg, key);
-        cmp.base = b.values, cmp.base_repeats = b.repeats;
-        cmp.current = c.values, cmp.current_repeats = c.repeats;
+        set_values(cmp, std::move(b), std::move(c));
         cmp.resolution = memory ? kMemoryResolutionBytes : 0;
         measure(cmp, options);
         // Across hosts a count is trusted only where it is steady within each run: a
@@ -361,8 +379,7 @@ void compare_ratios(const Run& b, const Run& c, const Group& bg, const Group& cg
         Comparison cmp = comparison_for(cg, metric + "/" + options.reference_model);
         Values bv = ratios_of(bg, *bref, metric), cv = ratios_of(cg, *cref, metric);
         if (bv.values.empty() || cv.values.empty()) continue;
-        cmp.base = bv.values, cmp.base_repeats = bv.repeats;
-        cmp.current = cv.values, cmp.current_repeats = cv.repeats;
+        set_values(cmp, std::move(bv), std::move(cv));
         measure(cmp, options);
         report.comparisons.push_back(cmp);
     }
@@ -518,20 +535,45 @@ void judge(CheckReport& report) {
 // A failed repeat that is not a significant change is said, not judged: the point is judged
 // on the repeats that ran.
 void warn_of_failures(CheckReport& report) {
+    auto all_failed = [](const std::vector<double>& repeats) {
+        return std::all_of(repeats.begin(), repeats.end(), [](double v) { return v == 1; });
+    };
     for (const auto& c : report.comparisons) {
         if (c.metric != kFailedRepeats || c.verdict == "regression" || c.verdict == "improvement")
             continue;
-        bool none_ran = std::all_of(c.base.begin(), c.base.end(), [](double v) { return v; }) &&
-                        std::all_of(c.current.begin(), c.current.end(), [](double v) { return v; });
+        bool base_none = all_failed(c.base), current_none = all_failed(c.current);
+        std::string consequence =
+            base_none && current_none ? "nothing ran to judge"
+            : base_none || current_none
+                ? fmt::format("no repeat ran in the {}, so its metrics are not judged",
+                              base_none ? "baseline" : "current run")
+            : c.verdict == "untestable"
+                ? "too few to tell flaky repeats from a change, so the point is judged on the "
+                  "repeats that ran"
+                : "not a significant change, so the point is judged on the repeats that ran";
         report.warnings.push_back(
-            fmt::format("{} {}: {}; {}", c.model, point_label(c), c.detail,
-                        none_ran ? "nothing ran to judge"
-                        : c.verdict == "untestable"
-                            ? "too few to tell flaky repeats from a change, so the point is "
-                              "judged on the repeats that ran"
-                            : "not a significant change, so the point is judged on the repeats "
-                              "that ran"));
+            fmt::format("{} {}: {}; {}", c.model, point_label(c), c.detail, consequence));
     }
+}
+
+// Values left out for being 0 or less, one line per metric.
+void warn_of_dropped(CheckReport& report) {
+    std::vector<std::string> order;
+    std::map<std::string, std::pair<size_t, std::string>> by_metric;  // count, where
+    for (const auto& c : report.comparisons) {
+        if (!c.dropped_base && !c.dropped_current) continue;
+        auto [it, fresh] = by_metric.try_emplace(c.metric);
+        if (fresh) order.push_back(c.metric);
+        it->second.first += c.dropped_base + c.dropped_current;
+        it->second.second += fmt::format("{}{} {} ({} in the baseline, {} in the current run)",
+                                         it->second.second.empty() ? "" : ", ", c.model,
+                                         point_label(c), c.dropped_base, c.dropped_current);
+    }
+    for (const auto& metric : order)
+        report.warnings.push_back(
+            fmt::format("{}: {} value{} of 0 or less left out, having no ratio: {}", metric,
+                        by_metric[metric].first, by_metric[metric].first == 1 ? "" : "s",
+                        by_metric[metric].second));
 }
 
 void measure_noise(const Run& b, const Run& c, const std::vector<GroupKey>& shared,
@@ -722,6 +764,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         return refuse(why);
     }
     warn_of_failures(report);
+    warn_of_dropped(report);
     report.exit_code = report.regressions() > 0 ? 1 : 0;
     return report;
 }

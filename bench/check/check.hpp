@@ -60,10 +60,11 @@ struct Comparison {
     std::optional<double> change_low, change_high;
     double worse_by = 0;    // the change in the worse direction: exp(±shift) - 1; < 0 better
     double resolution = 0;  // the smallest absolute difference the metric can show
-    std::string invalid;    // why these values cannot be judged at all (then untestable)
-    double p = 1;           // two-sided U test (Fisher's for failed repeats)
-    double min_p = 1;       // the smallest p these values allow
-    double p_holm = 1;      // adjusted over the check's family; significant below alpha
+    size_t dropped_base = 0, dropped_current = 0;  // values of 0 or less, left out: no ratio
+    std::string invalid;  // why these values cannot be judged at all (then untestable)
+    double p = 1;         // two-sided U test (Fisher's for failed repeats)
+    double min_p = 1;     // the smallest p these values allow
+    double p_holm = 1;    // adjusted over the check's family; significant below alpha
     // "regression", "improvement", "within_noise" (too small or not significant), "status"
     // (the model is refused now and ran before), "untestable"
     std::string verdict;

@@ -166,7 +166,7 @@ std::string rule_line(const CheckReport& r) {
         "is x{:g} for a cost and /{:g} for a rate. A regression is a change worse than {:g}% "
         "whose p passes Holm's step-down at a false-alarm rate of {:g} for the whole check, {}; "
         "{} against {} repeats; {} comparison{} untestable (the smallest p their values allow "
-        "cannot pass the family's strictest step, or a value is not positive) and left out\n",
+        "cannot pass the family's strictest step, or no value of a run is positive) and left out\n",
         100 * o.threshold, 1 + o.threshold, 1 + o.threshold, 100 * o.threshold, o.alpha, family,
         r.base_repeats, r.current_repeats, untestable, untestable == 1 ? "" : "s");
 }
