@@ -114,16 +114,33 @@ TEST(CheckEndToEnd, PassesOnHonestRunsAndCatchesASlowerServer) {
         EXPECT_EQ(c.exit_code, 0) << c.output;
         auto j = read_json(out / "self" / "check.json");
         ASSERT_FALSE(j.is_discarded());
-        // 2 models x 2 points x 6 metrics, none flagged (memory per connection is judged
-        // only at 100 connections). Memory may be untestable: PSS growth can round to nothing.
-        EXPECT_EQ(j["comparisons"].size(), 22u);
+        // 2 models x 2 points x 6 metrics (and any metric the sweep adds), none flagged.
+        // Memory per connection is judged only at 100 connections. A comparison may be
+        // untestable: PSS growth can round to nothing, and a count that reads exactly 2.0
+        // in most repeats of both runs ties so much that no outcome could be significant.
+        std::set<std::string> judged, pooled_metrics;
         for (const auto& cmp : j["comparisons"]) {
-            if (cmp["metric"] == "memory_bytes_per_connection" && cmp["verdict"] == "untestable")
-                continue;
-            EXPECT_EQ(cmp["verdict"], "within_noise") << cmp.dump();
+            judged.insert(fmt::format("{} {} {}", cmp["model"].get<std::string>(),
+                                      cmp["x_value"].get<double>(),
+                                      cmp["metric"].get<std::string>()));
+            EXPECT_TRUE(cmp["verdict"] == "within_noise" || cmp["verdict"] == "untestable")
+                << cmp.dump();
         }
-        // Each model's 5 metrics measured at both points, pooled across them.
-        EXPECT_EQ(j["pooled"].size(), 10u);
+        for (const auto& p : j["pooled"])
+            pooled_metrics.insert(p["model"].get<std::string>() + " " +
+                                  p["metric"].get<std::string>());
+        for (const char* model : {"poll", "epoll-et"})
+            for (const char* metric : {"throughput_per_s", "latency_p50_us", "latency_p99_us",
+                                       "cpu_us_per_request", "syscalls_per_request"}) {
+                for (int conns : {1, 100})
+                    EXPECT_TRUE(judged.count(fmt::format("{} {} {}", model, conns, metric)))
+                        << model << " " << conns << " " << metric;
+                // Each model's metric measured at both points is pooled across them.
+                EXPECT_TRUE(pooled_metrics.count(fmt::format("{} {}", model, metric)))
+                    << model << " " << metric;
+            }
+        EXPECT_TRUE(judged.count("poll 100 memory_bytes_per_connection"));
+        EXPECT_FALSE(judged.count("poll 1 memory_bytes_per_connection"));
         for (const auto& pooled : j["pooled"]) EXPECT_NE(pooled["verdict"], "regression");
     }
     {
