@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,11 +31,17 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     }
     int out_pipe[2] = {-1, -1};
     int in_pipe[2] = {-1, -1};
-    if ((options.capture_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) ||
-        (options.pipe_stdin && pipe2(in_pipe, O_CLOEXEC) != 0)) {
-        error_ = std::string("pipe: ") + std::strerror(errno);
-        for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1]})
+    int gate[2] = {-1, -1};  // the child execs once a byte arrives here (before_exec)
+    auto close_all = [&] {
+        for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1], gate[0], gate[1]})
             if (fd >= 0) close(fd);
+    };
+    if ((options.capture_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) ||
+        (options.pipe_stdin && pipe2(in_pipe, O_CLOEXEC) != 0) ||
+        // A socket, not a pipe: releasing a child that already died must not raise SIGPIPE.
+        (options.before_exec && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) != 0)) {
+        error_ = std::string("pipe: ") + std::strerror(errno);
+        close_all();
         return;
     }
     // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
@@ -49,8 +56,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     pid_ = fork();
     if (pid_ < 0) {
         error_ = std::string("fork: ") + std::strerror(errno);
-        for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1]})
-            if (fd >= 0) close(fd);
+        close_all();
         return;
     }
     if (pid_ == 0) {
@@ -70,10 +76,25 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
             if (devnull >= 0) dup2(devnull, STDERR_FILENO);
         }
         signal(SIGPIPE, SIG_DFL);
+        if (gate[0] >= 0) {
+            close(gate[1]);
+            char go = 0;
+            ssize_t n;
+            while ((n = read(gate[0], &go, 1)) < 0 && errno == EINTR) {
+            }
+            if (n != 1) _exit(127);  // the parent died before releasing the child
+        }
         execv(args[0], args.data());
         const char msg[] = "exec failed\n";
         [[maybe_unused]] ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
         _exit(127);
+    }
+    if (options.before_exec) {
+        close(gate[0]);
+        options.before_exec(pid_);
+        const char go = 'g';
+        [[maybe_unused]] ssize_t sent = send(gate[1], &go, 1, MSG_NOSIGNAL);
+        close(gate[1]);
     }
     if (options.capture_stdout) {
         close(out_pipe[1]);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ struct SpawnOptions {
     // SIGKILL the child when the thread that started it dies, so a crashed or timed-out
     // test leaves no server behind. Off by default: the signal follows the starting thread.
     bool kill_with_parent = false;
+    // Runs in this process after the child exists and before it execs; the child waits for
+    // it to return. For what must be attached to the child from outside before its program
+    // runs its first instruction: perf counters with enable_on_exec, a cgroup. Must not throw.
+    std::function<void(pid_t)> before_exec;
 };
 
 class Subprocess {
