@@ -4,11 +4,19 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
 
+#include "check.hpp"
 #include "point_runner.hpp"
 #include "results.hpp"
+#include "run_cgroup.hpp"
 #include "server_process.hpp"
 #include "subprocess.hpp"
 
@@ -23,6 +31,38 @@ fs::path fresh_dir(const std::string& name) {
     return dir;
 }
 
+// Every cost figure of an ok point: CPU split user/kernel, all syscalls, wait calls, I/O
+// calls and the ramp. Where this machine lacks a source the figure may come from /proc (said
+// in sources); only the figures nothing but perf gives are then allowed to be missing, with
+// their reason.
+void expect_every_cost_figure(const nlohmann::json& point) {
+    auto m = mux::sweep::metrics_of(point);
+    const auto& cost = point["server_cost"];
+    std::string model = point["model"];
+    for (const char* key :
+         {"cpu_us_per_request", "cpu_user_us_per_request", "cpu_sys_us_per_request",
+          "io_calls_per_request", "page_faults_per_request", "ramp_s"})
+        EXPECT_TRUE(m.contains(key)) << model << " lacks " << key << ": " << cost["missing"];
+    EXPECT_GT(m.value("cpu_us_per_request", 0.0), 0) << model;
+    EXPECT_NEAR(m.value("cpu_user_us_per_request", 0.0) + m.value("cpu_sys_us_per_request", 0.0),
+                m.value("cpu_us_per_request", 0.0), 0.05 * m.value("cpu_us_per_request", 0.0));
+    EXPECT_GT(m.value("ramp_s", 0.0), 0) << model;
+    bool perf = cost["sources"]["syscalls"] == "perf";
+    if (!perf) {
+        EXPECT_TRUE(cost["missing"].contains("syscalls_per_request")) << cost.dump();
+        return;
+    }
+    // A read and a write per request, less the requests in flight at the window's edges.
+    EXPECT_GE(m.value("syscalls_per_request", 0.0), 1.5) << model;
+    EXPECT_TRUE(m.contains("wait_calls_per_request")) << model;
+    // Every call counted against the calls of each kind (the counts, not their ratios: a
+    // poll server makes nothing but poll, read and write, and the sum of two quotients can
+    // round above the quotient of the sum).
+    EXPECT_GE(cost["syscalls"].get<uint64_t>(),
+              cost["wait_calls"].get<uint64_t>() + cost["io_calls"].get<uint64_t>());
+    EXPECT_TRUE(cost["missing"].empty()) << model << ": " << cost["missing"];
+}
+
 const nlohmann::json* find_point(const nlohmann::json& results, const std::string& model,
                                  double x) {
     for (const auto& p : results["points"])
@@ -32,7 +72,7 @@ const nlohmann::json* find_point(const nlohmann::json& results, const std::strin
 }  // namespace
 
 // 2 models x 2 points x 1 s: select's second point is past its wall and must be refused
-// with its reason, everything else measured, with the server's cost read from /proc.
+// with its reason, everything else measured, with the server's cost from the kernel.
 TEST(SweepEndToEnd, TwoModelsTwoPoints) {
     fs::path out = fresh_dir("e2e");
     mux::Subprocess sweep({mux::test::binary_path("muxbench"), "sweep", "--models", "poll,select",
@@ -57,18 +97,20 @@ TEST(SweepEndToEnd, TwoModelsTwoPoints) {
     EXPECT_EQ((*refused)["reason"]["code"], "fd_setsize");
 
     for (auto [model, x] : {std::pair{"poll", 1.0}, {"poll", 1100.0}, {"select", 1.0}}) {
+        SCOPED_TRACE(std::string(model) + " at " + std::to_string(x));
         const auto* p = find_point(*results, model, x);
         ASSERT_NE(p, nullptr) << model << " " << x;
         ASSERT_EQ((*p)["status"], "ok") << p->dump(1).substr(0, 2000);
         auto metrics = mux::sweep::metrics_of(*p);
         EXPECT_GT(metrics["throughput_per_s"].get<double>(), 0) << model;
-        EXPECT_GT(metrics["cpu_us_per_request"].get<double>(), 0) << model;
-        EXPECT_GT(metrics["syscalls_per_request"].get<double>(), 0) << model;
+        expect_every_cost_figure(*p);
         // The loadgen verified every reply and the server counted at least as many.
         uint64_t requests = (*p)["loadgen"]["summary"]["requests"];
         EXPECT_GE((*p)["server_stats"]["requests"].get<uint64_t>(), requests);
         EXPECT_EQ(metrics["errors"].get<uint64_t>(), 0u) << model;
         EXPECT_GT((*p)["timing_s"]["measure"].get<double>(), 0.5);
+        // poll waits in poll(); every request is served after one
+        EXPECT_GT(metrics.value("wait_calls_per_request", 1.0), 0) << model;
     }
 
     // One CSV row per point, plus the header.
@@ -166,4 +208,283 @@ TEST(SweepResults, SummaryKeepsMedianMinMaxOverRepeats) {
     EXPECT_EQ(m["min"], 100.0);
     EXPECT_EQ(m["max"], 300.0);
     EXPECT_EQ(summary[0]["repeats"], 3);
+}
+
+// --- schema 1, written before the kernel counters, is still read (plot/tests/fixtures/schema1
+// is the full fixture in that schema, active and churn only)
+
+fs::path fixture(const char* name) {
+    return fs::path(MUX_SOURCE_DIR) / "plot/tests/fixtures" / name;
+}
+
+TEST(SweepResults, SchemaOneIsReadAsSchemaTwoSays) {
+    std::string error;
+    auto old = mux::sweep::read_results(fixture("schema1"), &error);
+    ASSERT_TRUE(old) << error;
+    EXPECT_EQ((*old)["schema"], mux::sweep::kResultsSchema);
+    EXPECT_EQ((*old)["upgraded_from"], "muxbench-results/1");
+    const auto* poll = find_point(*old, "poll", 100);
+    ASSERT_NE(poll, nullptr);
+    auto m = mux::sweep::metrics_of(*poll);
+    // Its syscalls were /proc's reads and writes: I/O calls now, and no count of all calls.
+    EXPECT_EQ(m["io_calls_per_request"], (*poll)["server_cost"]["io_calls_per_request"]);
+    EXPECT_FALSE(m.contains("syscalls_per_request"));
+    EXPECT_FALSE(m.contains("wait_calls_per_request"));
+    EXPECT_TRUE(m.contains("ramp_s"));  // from muxload's connect_time_s
+    bool summarized = false;
+    for (const auto& e : (*old)["summary"])
+        if (e["model"] == "poll" && e["x_value"] == 100 && e["scenario"] == "active")
+            summarized = e["metrics"].contains("io_calls_per_request") &&
+                         !e["metrics"].contains("syscalls_per_request");
+    EXPECT_TRUE(summarized);
+
+    // Merged, it is written as schema 2 and says where it came from.
+    auto merged = mux::sweep::merge_runs({*old, *old}, {"a", "b"}, &error);
+    ASSERT_TRUE(merged) << error;
+    fs::path dir = fresh_dir("merged-schema1");
+    mux::sweep::write_results(dir, *merged);
+    auto back = mux::sweep::read_results(dir, &error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ((*back)["schema"], mux::sweep::kResultsSchema);
+    EXPECT_EQ((*back)["upgraded_from"], "muxbench-results/1");
+    fs::remove_all(dir);
+}
+
+// A schema 1 baseline against a schema 2 run: its syscalls were another count, so they are
+// not judged against this run's, and the report says why.
+TEST(SweepResults, SchemaOneIsCheckedAgainstSchemaTwo) {
+    std::string error;
+    auto base = mux::sweep::read_results(fixture("schema1"), &error);
+    ASSERT_TRUE(base) << error;
+    auto current = mux::sweep::read_results(fixture("full"), &error);
+    ASSERT_TRUE(current) << error;
+    auto report = mux::check::check_runs(*base, *current, mux::check::CheckOptions{});
+    bool throughput = false, all = false;
+    for (const auto& c : report.comparisons) {
+        throughput = throughput || c.metric == "throughput_per_s";
+        all = all || c.metric == "syscalls_per_request";
+    }
+    EXPECT_TRUE(throughput);
+    EXPECT_FALSE(all);
+    bool noted = false;
+    for (const auto& note : report.notes)
+        noted = noted || note.find("schema muxbench-results/1") != std::string::npos;
+    EXPECT_TRUE(noted);
+}
+
+// --- one short real sweep, read by the tests below: fork at 100 connections and in churn
+// (a process per connection), select refused past its wall.
+class FreshSweep : public testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new fs::path(fresh_dir("fresh"));
+        mux::Subprocess sweep({mux::test::binary_path("muxbench"),
+                               "sweep",
+                               "--models",
+                               "select,fork",
+                               "--scenarios",
+                               "active,churn",
+                               "--conns",
+                               "100,1100",
+                               "--churn-conns",
+                               "10",
+                               "--duration",
+                               "1",
+                               "--warmup",
+                               "0.2",
+                               "--repeats",
+                               "1",
+                               "--out",
+                               dir_->string(),
+                               "--run-name",
+                               "run"});
+        std::string table = sweep.read_rest(240s);
+        auto status = sweep.wait(10s);
+        ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << table;
+        std::ifstream in(*dir_ / "run" / "results.json");
+        results_ = new nlohmann::json(nlohmann::json::parse(in));
+    }
+    static void TearDownTestSuite() {
+        if (dir_) fs::remove_all(*dir_);
+        delete dir_;
+        delete results_;
+        dir_ = nullptr, results_ = nullptr;
+    }
+    void SetUp() override {
+        if (!results_) GTEST_SKIP() << "the sweep did not run";
+    }
+    static fs::path* dir_;
+    static nlohmann::json* results_;
+};
+fs::path* FreshSweep::dir_ = nullptr;
+nlohmann::json* FreshSweep::results_ = nullptr;
+
+// Fork's children are counted whether they live through the window or exit in it (churn):
+// every ok point has every cost figure, at every connection count.
+TEST_F(FreshSweep, EveryOkPointHasEveryCostFigureForkIncluded) {
+    size_t ok = 0;
+    std::string not_ok;
+    for (const auto& p : (*results_)["points"]) {
+        if (p["status"] != "ok") {
+            not_ok += p["model"].get<std::string>() + " " + p["scenario"].get<std::string>() +
+                      ": " + p.value("reason", nlohmann::json::object()).dump() + "\n";
+            continue;
+        }
+        ++ok;
+        SCOPED_TRACE(p["model"].get<std::string>() + " " + p["scenario"].get<std::string>() + " " +
+                     std::to_string(p["x_value"].get<double>()));
+        expect_every_cost_figure(p);
+    }
+    // select 100 (active), fork 100 and 1100 (active), both in churn
+    EXPECT_EQ(ok, 5u) << not_ok;
+    const auto* refused = find_point(*results_, "select", 1100);
+    ASSERT_NE(refused, nullptr);
+    EXPECT_EQ((*refused)["status"], "refused");
+}
+
+// Every name a document gives in backticks or in an indented code block (results/README.md,
+// and docs/muxload-json.md for the embedded loadgen report).
+std::set<std::string> documented_names() {
+    std::set<std::string> names;
+    const std::regex word("[A-Za-z_][A-Za-z0-9_]*");
+    auto add_words = [&](const std::string& text) {
+        for (std::sregex_iterator it(text.begin(), text.end(), word), end; it != end; ++it)
+            names.insert(it->str());
+    };
+    for (const char* doc : {"results/README.md", "docs/muxload-json.md"}) {
+        std::ifstream in(fs::path(MUX_SOURCE_DIR) / doc);
+        EXPECT_TRUE(in) << doc;
+        for (std::string line; std::getline(in, line);) {
+            if (line.starts_with("    ")) add_words(line);
+            for (size_t open = line.find('`'); open != std::string::npos;) {
+                size_t close = line.find('`', open + 1);
+                if (close == std::string::npos) break;
+                add_words(line.substr(open + 1, close - open - 1));
+                open = line.find('`', close + 1);
+            }
+        }
+    }
+    return names;
+}
+
+void collect_keys(const nlohmann::json& j, const std::string& path,
+                  std::map<std::string, std::string>& keys) {
+    if (j.is_object()) {
+        for (const auto& [key, value] : j.items()) {
+            keys.emplace(key, path + "." + key);
+            collect_keys(value, path + "." + key, keys);
+        }
+    } else if (j.is_array()) {
+        for (const auto& value : j) collect_keys(value, path + "[]", keys);
+    }
+}
+
+// A results file must say nothing its documents do not explain.
+TEST_F(FreshSweep, EveryKeyWrittenIsDocumented) {
+    auto names = documented_names();
+    ASSERT_GT(names.size(), 100u);
+    std::map<std::string, std::string> keys;
+    collect_keys(*results_, "", keys);
+    for (const auto& [key, where] : keys)
+        EXPECT_TRUE(names.contains(key)) << "'" << key << "' (first at " << where
+                                         << ") is named in neither results/README.md nor "
+                                            "docs/muxload-json.md";
+    EXPECT_EQ((*results_)["schema"], "muxbench-results/2");
+}
+
+// --- the run's cgroup never outlives its point or its sweep
+
+std::optional<fs::path> cgroup_parent() {
+    mux::sweep::RunCgroup probe;
+    if (!probe.ok()) return std::nullopt;
+    return fs::path(probe.path()).parent_path();
+}
+
+std::vector<fs::path> groups_of(const fs::path& parent, pid_t owner) {
+    std::vector<fs::path> found;
+    std::string prefix = "muxbench-" + std::to_string(owner) + "-";
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(parent, ec))
+        if (entry.path().filename().string().starts_with(prefix)) found.push_back(entry.path());
+    return found;
+}
+
+bool process_gone(pid_t pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    size_t paren = text.rfind(')');
+    return paren == std::string::npos || (paren + 2 < text.size() && text[paren + 2] == 'Z');
+}
+
+// A "server" that leaves a child behind and dies: the point fails, and its group goes with
+// the child in it.
+TEST(SweepCgroup, IsGoneAfterAPointThatFailed) {
+    auto parent = cgroup_parent();
+    if (!parent) GTEST_SKIP() << "no cgroup here";
+    fs::path fake = fresh_dir("dying-server.sh"), pid_file = fresh_dir("orphan.pid");
+    std::ofstream(fake) << "#!/bin/sh\nsleep 60 &\necho $! > " << pid_file.string()
+                        << "\necho '{\"event\":\"listening\",\"endpoint\":\"tcp:127.0.0.1:1\"}'\n"
+                           "exit 3\n";
+    fs::permissions(fake, fs::perms::owner_all);
+    mux::sweep::Plan plan;
+    plan.duration_s = 1;
+    plan.warmup_s = 0;
+    plan.point_timeout_s = 15;
+    auto point = mux::sweep::Point::at("active", "conns", 1, 1, 1);
+    point.model = "epoll-lt";
+    auto result =
+        mux::sweep::run_point(point, plan, {fake.string(), mux::test::binary_path("muxload")});
+    EXPECT_EQ(result["status"], "failed");
+    EXPECT_TRUE(groups_of(*parent, getpid()).empty());
+    pid_t orphan = 0;
+    std::ifstream(pid_file) >> orphan;
+    ASSERT_GT(orphan, 0);
+    for (int i = 0; i < 1000 && !process_gone(orphan); ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(process_gone(orphan)) << "the server's orphan outlived the point";
+    fs::remove(fake);
+    fs::remove(pid_file);
+}
+
+// A sweep stopped mid-point: SIGTERM empties and removes the group at once; after SIGKILL it
+// is left behind, with the server in it, until the next sweep removes it.
+TEST(SweepCgroup, IsGoneAfterTheSweepWasKilled) {
+    auto parent = cgroup_parent();
+    if (!parent) GTEST_SKIP() << "no cgroup here";
+    fs::path out = fresh_dir("killed");
+    for (int signo : {SIGTERM, SIGKILL}) {
+        SCOPED_TRACE(signo == SIGTERM ? "SIGTERM" : "SIGKILL");
+        mux::SpawnOptions options;
+        options.quiet_stderr = true;
+        mux::Subprocess sweep({mux::test::binary_path("muxbench"), "sweep", "--models", "epoll-lt",
+                               "--scenarios", "active", "--conns", "1", "--duration", "3",
+                               "--warmup", "0", "--repeats", "1", "--out", out.string()},
+                              options);
+        std::vector<fs::path> groups;
+        std::vector<pid_t> members;
+        for (int i = 0; i < 2000 && members.empty(); ++i) {
+            groups = groups_of(*parent, sweep.pid());
+            if (!groups.empty()) {
+                std::ifstream procs(groups.front() / "cgroup.procs");
+                for (pid_t pid; procs >> pid;) members.push_back(pid);
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        ASSERT_FALSE(members.empty()) << "the sweep's server never appeared in a group";
+        sweep.send_signal(signo);
+        ASSERT_TRUE(sweep.wait(20s));
+        if (signo == SIGKILL) {
+            EXPECT_TRUE(fs::exists(groups.front()));
+            std::vector<std::string> errors;
+            auto removed = mux::sweep::remove_stale_cgroups(&errors);
+            EXPECT_NE(std::find(removed.begin(), removed.end(), groups.front().string()),
+                      removed.end());
+        }
+        EXPECT_FALSE(fs::exists(groups.front()));
+        for (pid_t pid : members) {
+            for (int i = 0; i < 1000 && !process_gone(pid); ++i) std::this_thread::sleep_for(1ms);
+            EXPECT_TRUE(process_gone(pid)) << pid << " outlived its group";
+        }
+    }
+    fs::remove_all(out);
 }

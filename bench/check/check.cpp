@@ -705,6 +705,13 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
     compare_hosts(base, current, report);
     compare_plans(base, current, report);
     report.stable_only = options.stable_only || !report.same_host;
+    for (const json* run : {&base, &current})
+        if (run->contains("upgraded_from"))
+            report.notes.push_back(fmt::format(
+                "the {} run was written in schema {}, whose syscalls counted only the read and "
+                "write families: syscalls per request are judged only where both runs counted "
+                "every call",
+                run == &base ? "baseline" : "current", (*run)["upgraded_from"].get<std::string>()));
 
     // Between a schema-1 run and a later one, syscalls_per_request means two counts.
     bool base_io_only = base.value("schema", "") == kSchemaCountingIoCalls;

@@ -66,7 +66,7 @@ nlohmann::json gbench_json(const nlohmann::json& results) {
                  {"status", p.value("status", "failed")},
                  {"reason", p.contains("reason")
                                 ? p["reason"].value("detail", "")
-                                : "a metric is missing (see server_cost.problems)"}});
+                                : "a metric is missing (see server_cost.missing)"}});
             continue;
         }
         // real_time carries the request's median latency and cpu_time the server's CPU per
@@ -75,8 +75,9 @@ nlohmann::json gbench_json(const nlohmann::json& results) {
         b["real_time"] = m["latency_p50_us"];
         b["cpu_time"] = m["cpu_us_per_request"];
         b["items_per_second"] = m["throughput_per_s"];
-        for (const char* key : {"latency_p99_us", "syscalls_per_request",
-                                "memory_bytes_per_connection", "context_switches_per_request"})
+        for (const char* key : {"latency_p99_us", "syscalls_per_request", "wait_calls_per_request",
+                                "io_calls_per_request", "memory_bytes_per_connection",
+                                "context_switches_per_request"})
             if (m.contains(key)) b[key] = m[key];
         benchmarks.push_back(b);
     }

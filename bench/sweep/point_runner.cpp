@@ -9,15 +9,14 @@
 
 #include <fmt/format.h>
 
-#include "process_cost.hpp"
+#include "server_cost.hpp"
 #include "subprocess.hpp"
-#include "task_exits.hpp"
 
 namespace mux::sweep {
 
 namespace {
-// The share of the measured window that reading the server's tree may take before its cost
-// no longer matches the requests muxload counted.
+// The share of the measured window that reading the server's tree in /proc (the fallback
+// for a missing counter) may take before its figures no longer match muxload's requests.
 constexpr double kMaxSampleShare = 0.05;
 
 using Clock = std::chrono::steady_clock;
@@ -78,48 +77,6 @@ nlohmann::json failed(nlohmann::json result, const std::string& code, const std:
     return result;
 }
 
-// Context switches of fork children that exit inside the window are gone from /proc; the
-// kernel's taskstats exit records keep them. Without CAP_NET_ADMIN the recorder is off and the
-// figure is marked incomplete.
-TaskExitRecorder& exit_recorder() {
-    static TaskExitRecorder recorder;
-    return recorder;
-}
-
-nlohmann::json server_cost_json(const ServerCost& window, const ServerCost& since_idle,
-                                uint64_t requests, int conns) {
-    nlohmann::json problems = window.problems;
-    if (!exit_recorder().ok())
-        problems.push_back("taskstats unavailable: " + exit_recorder().error());
-    return {
-        {"window_s", window.wall_s},
-        {"requests", requests},
-        {"cpu_user_s", double(window.user_cpu_us) / 1e6},
-        {"cpu_system_s", double(window.system_cpu_us) / 1e6},
-        {"voluntary_context_switches", window.voluntary_switches},
-        {"involuntary_context_switches", window.involuntary_switches},
-        {"context_switches_complete", window.switches_complete && exit_recorder().ok()},
-        {"read_syscalls", window.read_syscalls},
-        {"write_syscalls", window.write_syscalls},
-        {"peak_rss_bytes", window.root_peak_rss_bytes},
-        {"pss_bytes", window.end_pss_bytes},
-        {"idle_pss_bytes", since_idle.start_pss_bytes},
-        {"descendants_at_end", window.descendants_at_end},
-        {"descendants_born_in_window", window.descendants_appeared},
-        {"descendants_reaped_in_window", window.descendants_vanished},
-        // A tree that lost a descendant mid-window gives no sound figure: none is written,
-        // rather than a number that looks measured. `problems` says why.
-        {"cpu_us_per_request", window.problems.empty()
-                                   ? nlohmann::json(cpu_us_per_request(window, requests))
-                                   : nlohmann::json()},
-        {"syscalls_per_request", window.problems.empty()
-                                     ? nlohmann::json(syscalls_per_request(window, requests))
-                                     : nlohmann::json()},
-        {"context_switches_per_request", context_switches_per_request(window, requests)},
-        {"memory_bytes_per_connection", memory_bytes_per_connection(since_idle, uint64_t(conns))},
-        {"problems", problems}};
-}
-
 nlohmann::json rusage_json(const rusage& usage) {
     LifetimeUsage u = lifetime_usage(usage);
     return {{"cpu_user_s", double(u.user_cpu_us) / 1e6},
@@ -158,8 +115,12 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         return ms.count() > 0 ? ms : milliseconds(0);
     };
 
+    // Declared before the server so that it outlives it: whatever the server leaves behind
+    // is killed with the run's cgroup.
+    ServerCostProbe probe;
     SpawnOptions server_options;
     server_options.cpus = plan.server_cpus;
+    server_options.before_exec = [&probe](pid_t pid) { probe.attach(pid); };
     Subprocess server({bin.muxserver, "--model", point.model, "--proto", plan.proto, "--listen",
                        "tcp:127.0.0.1:0"},
                       server_options);
@@ -168,7 +129,7 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     if (!ready.is_object() || ready.value("event", "") != "listening")
         return failed(result, "server_start",
                       "muxserver printed no listening line: " + ready_line.value_or("(nothing)"));
-    const ProcessTreeSample idle_sample = sample_process_tree(server.pid());
+    probe.sample_idle();
 
     std::string json_path =
         fmt::format("{}/muxbench-point-{}-{}.json", std::filesystem::temp_directory_path().string(),
@@ -179,24 +140,20 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     Subprocess loadgen(loadgen_argv(point, plan, bin, ready["endpoint"], json_path),
                        loadgen_options);
 
-    std::optional<ProcessTreeSample> window_start, window_end;
-    TaskExits window_exits;
+    bool window_started = false, window_ended = false;
     Clock::time_point measure_started{}, measure_ended{};
-    double start_walk_s = 0, end_walk_s = 0;  // how long reading the tree in /proc took
+    double start_sample_s = 0, end_sample_s = 0, memory_sample_s = 0;
     while (auto line = loadgen.read_line(left())) {
         std::string event = event_of(*line);
         if (event == "measure_start") {
-            exit_recorder().take();  // drop exits from before the window
-            auto walk_began = Clock::now();
-            window_start = sample_process_tree(server.pid());
             measure_started = Clock::now();
-            start_walk_s = std::chrono::duration<double>(measure_started - walk_began).count();
+            start_sample_s = probe.mark_start();
+            window_started = true;
         } else if (event == "measure_end") {
-            auto walk_began = Clock::now();
-            window_end = sample_process_tree(server.pid());
-            window_exits = exit_recorder().take();
             measure_ended = Clock::now();
-            end_walk_s = std::chrono::duration<double>(measure_ended - walk_began).count();
+            end_sample_s = probe.mark_end();
+            window_ended = window_started;
+            memory_sample_s = probe.sample_memory();
             loadgen.close_stdin();  // muxload held its connections open until now
         }
     }
@@ -210,15 +167,19 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     result["server_exit_status"] = server_status;
     result["server_rusage_total"] = rusage_json(server.usage());
 
+    std::string cgroup_error;
+    if (!probe.cgroup().remove(&cgroup_error)) fmt::print(stderr, "sweep: {}\n", cgroup_error);
+
     double total_s = seconds_since(started);
-    if (window_start && window_end) {
+    if (window_ended) {
         result["timing_s"] = {
             {"setup", std::chrono::duration<double>(measure_started - started).count()},
             {"measure", std::chrono::duration<double>(measure_ended - measure_started).count()},
             {"teardown", std::chrono::duration<double>(Clock::now() - measure_ended).count()},
             {"total", total_s},
-            {"start_sample", start_walk_s},
-            {"end_sample", end_walk_s}};
+            {"start_sample", start_sample_s},
+            {"end_sample", end_sample_s},
+            {"memory_sample", memory_sample_s}};
     }
 
     std::ifstream in(json_path);
@@ -229,22 +190,11 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
                       fmt::format("muxload wrote no report (exit status {}, after {:.1f} s)",
                                   loadgen_status.value_or(-1), total_s));
     result["loadgen"] = report;
-    if (!window_start || !window_end)
+    if (!window_ended)
         return failed(result, "no_window", "muxload never reported its measured window");
 
     uint64_t requests = report["summary"].value("requests", uint64_t{0});
-    ServerCost window = cost_between(*window_start, *window_end, window_exits);
-    // Thousands of fork children take seconds to read. The server's cost then covers a
-    // shorter stretch than muxload's requests, and their ratio is no per-request figure.
-    if (start_walk_s + end_walk_s > kMaxSampleShare * plan.duration_s)
-        window.problems.push_back(fmt::format(
-            "reading {} processes in /proc took {:.2f} s at the window's start and {:.2f} s at "
-            "its end, over {:g}% of the {:g} s window: the server's cost and muxload's requests "
-            "do not cover the same time",
-            window_end->processes.size(), start_walk_s, end_walk_s, 100 * kMaxSampleShare,
-            plan.duration_s));
-    ServerCost since_idle = cost_between(idle_sample, *window_end);
-    result["server_cost"] = server_cost_json(window, since_idle, requests, point.conns);
+    result["server_cost"] = probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare);
     result["loadgen_bound"] = report["summary"].value("loadgen_bound", false);
 
     if (timed_out)

@@ -1,5 +1,6 @@
-// Runs one point: a fresh server, muxload against it, and the server's cost read from
-// /proc at the instants muxload says its measured window starts and ends.
+// Runs one point: a fresh server in its own cgroup with kernel counters on it, muxload
+// against it, and the server's cost read at the instants muxload says its measured window
+// starts and ends (server_cost.hpp).
 #pragma once
 
 #include <string>

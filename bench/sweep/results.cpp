@@ -19,12 +19,18 @@ const std::vector<MetricInfo>& metric_infos() {
         {"latency_p99_us", "us", false},
         {"latency_p999_us", "us", false},
         {"cpu_us_per_request", "us", false},
+        {"cpu_user_us_per_request", "us", false},
+        {"cpu_sys_us_per_request", "us", false},
         {"syscalls_per_request", "syscalls", false},
+        {"wait_calls_per_request", "syscalls", false},
+        {"io_calls_per_request", "syscalls", false},
         {"context_switches_per_request", "switches", false},
+        {"page_faults_per_request", "faults", false},
         {"memory_bytes_per_connection", "bytes", false},
         {"jain_index", "", true},
         {"unserved_connections", "connections", false},
         {"errors", "errors", false},
+        {"ramp_s", "s", false},
     };
     return infos;
 }
@@ -54,12 +60,16 @@ nlohmann::json metrics_of(const nlohmann::json& point) {
             if (n.is_number()) errors += n.get<uint64_t>();
         m["errors"] = errors;
     }
+    // The connection ramp: muxload's ramp_s where it reports one, else its connect_time_s.
+    copy("ramp_s", s, s.contains("ramp_s") ? "ramp_s" : "connect_time_s");
     if (point.contains("server_cost")) {
         const auto& c = point["server_cost"];
-        copy("cpu_us_per_request", c, "cpu_us_per_request");
-        copy("syscalls_per_request", c, "syscalls_per_request");
-        copy("context_switches_per_request", c, "context_switches_per_request");
-        copy("memory_bytes_per_connection", c, "memory_bytes_per_connection");
+        for (const char* key :
+             {"cpu_us_per_request", "cpu_user_us_per_request", "cpu_sys_us_per_request",
+              "syscalls_per_request", "wait_calls_per_request", "io_calls_per_request",
+              "context_switches_per_request", "page_faults_per_request",
+              "memory_bytes_per_connection"})
+            copy(key, c, key);  // a null figure (no source could give it) stays absent
     }
     return m;
 }
@@ -146,6 +156,24 @@ void write_results(const std::filesystem::path& dir, const nlohmann::json& resul
     }
 }
 
+void upgrade_from_schema_1(nlohmann::json& results) {
+    if (!results["points"].is_array()) return;
+    for (auto& point : results["points"]) {
+        if (!point.is_object() || !point.contains("server_cost") ||
+            !point["server_cost"].is_object())
+            continue;
+        auto& cost = point["server_cost"];
+        // Schema 1's syscalls were /proc's syscr + syscw: the read and write families only.
+        if (cost.contains("syscalls_per_request")) {
+            cost["io_calls_per_request"] = cost["syscalls_per_request"];
+            cost.erase("syscalls_per_request");
+        }
+    }
+    results["summary"] = summarize(results["points"]);
+    results["schema"] = kResultsSchema;
+    results["upgraded_from"] = kResultsSchema1;
+}
+
 std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error) {
     auto file = std::filesystem::is_directory(path) ? path / "results.json" : path;
     std::ifstream in(file);
@@ -159,13 +187,9 @@ std::optional<nlohmann::json> read_results(const std::filesystem::path& path, st
         return std::nullopt;
     }
     std::string schema = j.value("schema", "(none)");
-    // Schemas 1 and 2 are both read, so that a check can judge a run against an older baseline.
-    if (schema != kResultsSchema && schema != "muxbench-results/1" &&
-        schema != "muxbench-results/2") {
-        *error = fmt::format(
-            "{}: schema is '{}', this muxbench reads 'muxbench-results/1' and "
-            "'muxbench-results/2'",
-            file.string(), schema);
+    if (schema != kResultsSchema && schema != kResultsSchema1) {
+        *error = fmt::format("{}: schema is '{}', this muxbench reads '{}' and '{}'", file.string(),
+                             schema, kResultsSchema, kResultsSchema1);
         return std::nullopt;
     }
     for (const char* key : {"environment", "plan", "points", "summary"})
@@ -173,6 +197,7 @@ std::optional<nlohmann::json> read_results(const std::filesystem::path& path, st
             *error = fmt::format("{}: missing '{}'", file.string(), key);
             return std::nullopt;
         }
+    if (schema == kResultsSchema1) upgrade_from_schema_1(j);
     return j;
 }
 

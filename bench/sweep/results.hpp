@@ -12,7 +12,10 @@
 
 namespace mux::sweep {
 
-inline constexpr const char* kResultsSchema = "muxbench-results/1";
+inline constexpr const char* kResultsSchema = "muxbench-results/2";
+// Still read: its syscalls_per_request counted only the read and write families, and is read
+// as io_calls_per_request (see upgrade_from_schema_1).
+inline constexpr const char* kResultsSchema1 = "muxbench-results/1";
 
 // The metrics every point reports, in a fixed order (CSV columns, check, plots).
 struct MetricInfo {
@@ -31,8 +34,13 @@ nlohmann::json summarize(const nlohmann::json& points);
 
 void write_results(const std::filesystem::path& dir, const nlohmann::json& results);
 
-// Reads DIR/results.json (or a results.json path). nullopt with *error on anything wrong:
-// missing file, bad JSON, a schema other than kResultsSchema.
+// A schema 1 document as this schema reads it: each point's server_cost.syscalls_per_request
+// becomes io_calls_per_request, the summary is recomputed from the points, `schema` is
+// kResultsSchema and `upgraded_from` names schema 1. Figures schema 1 never had stay absent.
+void upgrade_from_schema_1(nlohmann::json& results);
+
+// Reads DIR/results.json (or a results.json path), in schema 2 or 1 (upgraded as above).
+// nullopt with *error on anything wrong: missing file, bad JSON, another schema.
 std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error);
 
 // Runs of one plan taken in turns (A1 B1 A2 B2 ...) as one run per side: points

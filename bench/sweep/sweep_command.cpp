@@ -12,6 +12,7 @@
 #include "point_runner.hpp"
 #include "progress.hpp"
 #include "results.hpp"
+#include "run_cgroup.hpp"
 
 namespace mux::sweep {
 
@@ -111,6 +112,14 @@ int run_sweep(const SweepOptions& options) {
     getrlimit(RLIMIT_NOFILE, &fd_limit);
     Limits limits{fd_limit.rlim_max};
     for (const auto& note : trim_to_fd_limit(plan, limits)) fmt::print(stderr, "sweep: {}\n", note);
+
+    // Each point's server runs in a cgroup of its own, removed when the point ends: also on
+    // SIGINT/SIGTERM/SIGHUP, and a sweep killed with SIGKILL leaves groups this one removes.
+    std::vector<std::string> cgroup_errors;
+    for (const auto& path : remove_stale_cgroups(&cgroup_errors))
+        fmt::print(stderr, "sweep: removed {}, left by a sweep that was killed\n", path);
+    for (const auto& error : cgroup_errors) fmt::print(stderr, "sweep: {}\n", error);
+    remove_cgroups_on_termination_signals();
 
     Binaries binaries = find_binaries();
     for (const auto& path : {binaries.muxserver, binaries.muxload})

@@ -69,11 +69,13 @@ CHARTS = [
           "ran open loop the percentiles are corrected for coordinated omission."),
     Chart("cpu_per_request", "Server CPU per request against connections", "line",
           [Panel("active", "cpu_us_per_request", "server CPU per request", log_y=True)],
-          "User plus system CPU of the server and all its children over the measured window, "
-          "read from /proc, divided by requests completed."),
+          "User plus kernel CPU of the server and every child it had over the measured window, "
+          "divided by requests completed. From the kernel's own totals for the whole tree (the "
+          "run's cgroup, or perf's task clock), never from the model."),
     Chart("syscalls_per_request", "Syscalls per request against connections", "line",
           [Panel("active", "syscalls_per_request", "syscalls per request", log_y=True)],
-          "Read and write syscalls of the server (/proc/PID/io syscr + syscw) per request."),
+          "Every syscall of the server tree per request, counted by the kernel (perf's "
+          "raw_syscalls:sys_enter tracepoint)."),
     Chart("idle_connections", "Throughput against idle connections", "line",
           [Panel("idle", "throughput_per_s", "throughput of the loaded connections", ylim=(0, None))],
           "A few loaded connections while more and more idle ones stay open: the cost of "

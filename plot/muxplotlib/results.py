@@ -1,9 +1,10 @@
-"""Reading a results folder: results.json in schema muxbench-results/1 (results/README.md).
+"""Reading a results folder: results.json in schema muxbench-results/2 or /1 (results/README.md).
 
 Everything a chart needs comes from the summary entries; points are only counted. The
 reader refuses a wrong schema or a malformed entry with one line naming the file and the
 key, and tolerates every metric being absent, since a refused point has none and an older
-run may lack the newer ones.
+run may lack the newer ones. Schema 1's syscalls_per_request counted only the read and
+write families: it is read as io_calls_per_request, as muxbench reads it.
 """
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import math
 import os
 from dataclasses import dataclass, field
 
-SCHEMA = "muxbench-results/1"
+SCHEMA = "muxbench-results/2"
+SCHEMA_1 = "muxbench-results/1"
+# What a schema 1 metric is called in schema 2.
+SCHEMA_1_RENAMED = {"syscalls_per_request": "io_calls_per_request"}
 SCENARIOS = ("active", "idle", "latency", "churn", "slow")
 
 
@@ -34,12 +38,18 @@ METRICS = {
         Metric("latency_p99_us", "p99 latency", "µs", False),
         Metric("latency_p999_us", "p99.9 latency", "µs", False),
         Metric("cpu_us_per_request", "server CPU per request", "µs/request", False),
+        Metric("cpu_user_us_per_request", "server user CPU per request", "µs/request", False),
+        Metric("cpu_sys_us_per_request", "server kernel CPU per request", "µs/request", False),
         Metric("syscalls_per_request", "syscalls per request", "syscalls/request", False),
+        Metric("wait_calls_per_request", "wait calls per request", "calls/request", False),
+        Metric("io_calls_per_request", "I/O calls per request", "calls/request", False),
         Metric("context_switches_per_request", "context switches per request", "switches/request", False),
+        Metric("page_faults_per_request", "page faults per request", "faults/request", False),
         Metric("memory_bytes_per_connection", "memory per connection", "KiB/connection", False, 1 / 1024),
         Metric("jain_index", "Jain's index", "", True),
         Metric("unserved_connections", "unserved connections", "connections", False),
         Metric("errors", "errors", "count", False),
+        Metric("ramp_s", "connection ramp", "s", False),
     )
 }
 
@@ -127,7 +137,7 @@ def _read_stat(c: _Checker, raw, where: str):
     return Stat(float(median), float(lo), float(hi), [float(v) for v in values])
 
 
-def _read_entry(c: _Checker, raw, i: int) -> Entry:
+def _read_entry(c: _Checker, raw, i: int, renamed: dict) -> Entry:
     where = f"summary[{i}]"
     if not isinstance(raw, dict):
         c.fail(where, "expected an object")
@@ -137,7 +147,7 @@ def _read_entry(c: _Checker, raw, i: int) -> Entry:
     for key, stat_raw in metrics_raw.items():
         stat = _read_stat(c, stat_raw, f"{where}.metrics.{key}")
         if stat is not None:
-            metrics[key] = stat
+            metrics[renamed.get(key, key)] = stat
     status = c.get(raw, "status", str, where)
     if status not in ("ok", "refused", "failed"):
         c.fail(f"{where}.status", f"'{status}' is not ok, refused or failed")
@@ -165,16 +175,18 @@ class Run:
         data = load_json(self.path)
         c = _Checker(self.path)
         schema = data.get("schema")
-        if schema != SCHEMA:
+        if schema not in (SCHEMA, SCHEMA_1):
             shown = "missing" if schema is None else f"'{schema}'"
-            raise ResultsError(f"{self.path}: schema is {shown}; this muxplot reads only '{SCHEMA}'")
+            raise ResultsError(f"{self.path}: schema is {shown}; this muxplot reads '{SCHEMA}' and '{SCHEMA_1}'")
+        self.schema = schema
         self.env = c.get(data, "environment", dict, "top level", required=False, default={})
         self.plan = c.get(data, "plan", dict, "top level", required=False, default={})
         self.started_at = str(data.get("started_at", ""))
         self.finished_at = str(data.get("finished_at", ""))
         self.points_count = len(c.get(data, "points", list, "top level", required=False, default=[]))
         summary = c.get(data, "summary", list, "top level")
-        self.entries = [_read_entry(c, raw, i) for i, raw in enumerate(summary)]
+        renamed = SCHEMA_1_RENAMED if schema == SCHEMA_1 else {}
+        self.entries = [_read_entry(c, raw, i, renamed) for i, raw in enumerate(summary)]
         self.name = os.path.basename(os.path.normpath(folder))
 
     def scenario(self, scenario: str) -> list:

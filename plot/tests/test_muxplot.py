@@ -18,6 +18,7 @@ MUXPLOT = os.path.join(PLOT, "muxplot")
 sys.path.insert(0, PLOT)
 
 from muxplotlib.charts import CHARTS  # noqa: E402
+from muxplotlib.compare import compare_document  # noqa: E402
 from muxplotlib.results import ResultsError, Run  # noqa: E402
 
 ALL_MODELS = ["blocking", "nonblocking", "select", "poll", "epoll-lt", "epoll-et", "fork"]
@@ -107,6 +108,30 @@ class FullRunTest(TempDirCase):
         self.assertIn("epoll-et kept 97% of its throughput", html.lower())
         self.assertIn("nonblocking kept 4% of its throughput", html)
         self.assertIn("In the active scenario, select was refused from 2k connections on (fd_setsize).", html)
+
+
+class SchemaOneTest(TempDirCase):
+    """A run written before the kernel counters: still drawn, its syscalls read as I/O calls."""
+
+    def test_reads_syscalls_as_io_calls(self):
+        run = Run(os.path.join(FIXTURES, "schema1"))
+        e = run.entry("active", "poll", 100)
+        self.assertIn("io_calls_per_request", e.metrics)
+        self.assertNotIn("syscalls_per_request", e.metrics)
+        self.assertNotIn("cpu_user_us_per_request", e.metrics)
+
+    def test_plots_what_it_has(self):
+        out = os.path.join(self.tmp, "one")
+        r = muxplot(os.path.join(FIXTURES, "schema1"), "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "cpu_per_request.svg")))
+        self.assertFalse(os.path.exists(os.path.join(out, "syscalls_per_request.svg")))  # all calls: none
+
+    def test_compares_with_a_schema_two_run(self):
+        doc = compare_document(Run(os.path.join(FIXTURES, "schema1")), Run(os.path.join(FIXTURES, "full")))
+        row = next(x for x in doc["rows"] if (x["scenario"], x["model"], x["x_value"]) == ("active", "poll", 100))
+        self.assertAlmostEqual(row["metrics"]["io_calls_per_request"]["ratio"], 1.0)
+        self.assertIsNone(row["metrics"]["syscalls_per_request"]["base"])
 
 
 class MinimalRunTest(TempDirCase):
@@ -219,8 +244,8 @@ class FailureTest(TempDirCase):
                           "not valid JSON", "line 1")
 
     def test_wrong_schema_version(self):
-        self.assert_fails(self.write("v2", {"schema": "muxbench-results/2", "summary": []}),
-                          "schema is 'muxbench-results/2'", "reads only 'muxbench-results/1'")
+        self.assert_fails(self.write("v3", {"schema": "muxbench-results/3", "summary": []}),
+                          "schema is 'muxbench-results/3'", "reads 'muxbench-results/2' and 'muxbench-results/1'")
 
     def test_missing_schema(self):
         self.assert_fails(self.write("noschema", {"summary": []}), "schema is missing")

@@ -1,0 +1,323 @@
+// Which source gives which figure, best first (results/README.md, `server_cost`):
+//   cpu               cgroup usage, perf task clock (steal included), /proc run time
+//   cpu_split         cgroup (its exact usage, split as its ticks), /proc (the same from ticks)
+//   context_switches  perf, /proc (only for a tree that had no child: see process_cost.cpp)
+//   page_faults       perf, /proc
+//   syscalls          perf (raw_syscalls:sys_enter); nothing else counts every call
+//   wait_calls        perf (sys_enter filtered to the wait calls)
+//   io_calls          perf (sys_enter filtered to the I/O calls), /proc syscr + syscw
+//   memory            /proc after the window
+// A figure no source gives is null, and `missing` says why for each of its keys; a source's
+// problem only ever moves the figures it would have given to the next source.
+#include "server_cost.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace mux::sweep {
+
+namespace {
+
+using json = nlohmann::json;
+
+int64_t monotonic_now_ns() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+// One figure: its values (a total, or user and system), the source that gave them, or why
+// no source could.
+struct Figure {
+    std::vector<double> values;
+    std::string source;
+    std::vector<std::string> why_not;
+    bool found() const { return !values.empty(); }
+    void give(std::string from, std::vector<double> v) {
+        if (found()) return;
+        source = std::move(from);
+        values = std::move(v);
+    }
+    void refuse(const std::string& from, const std::string& why) {
+        if (!found()) why_not.push_back(from + ": " + why);
+    }
+};
+
+}  // namespace
+
+ServerCostProbe::ServerCostProbe() = default;
+
+void ServerCostProbe::attach(pid_t pid) {
+    pid_ = pid;
+    bool in_cgroup = cgroup_.ok() && cgroup_.attach(pid, &attach_error_);
+    if (cgroup_.ok() && !in_cgroup && attach_error_.empty())
+        attach_error_ = "the server could not be moved into " + cgroup_.path();
+    // Counters on the cgroup cost the tree nothing per fork; inherited ones are copied into
+    // every child (perf_counters.cpp). The cgroup's are used when they all open.
+    auto open_count = [](const TreeCounters& c) {
+        size_t n = 0;
+        for (size_t i = 0; i < kCounters; ++i) n += c.is_open(Counter(i));
+        return n;
+    };
+    if (in_cgroup) {
+        counters_ = TreeCounters::on_cgroup(cgroup_.path());
+        if (open_count(counters_) == kCounters) return;
+        for (size_t i = 0; i < kCounters && cgroup_mode_error_.empty(); ++i)
+            cgroup_mode_error_ = counters_.error(Counter(i));
+    }
+    TreeCounters inherited(pid);
+    if (!in_cgroup || open_count(inherited) > open_count(counters_))
+        counters_ = std::move(inherited);
+}
+
+void ServerCostProbe::sample_idle() {
+    idle_ = sample_process_tree(pid_);
+}
+
+ServerCostProbe::Edge ServerCostProbe::mark(TreeCounters::Edge which) {
+    Edge edge;
+    edge.monotonic_ns = monotonic_now_ns();
+    edge.counters = counters_.read(which);
+    if (!cgroup_.ok())
+        edge.cgroup_error = cgroup_.error();
+    else if (!attach_error_.empty())
+        edge.cgroup_error = attach_error_;
+    else
+        edge.cgroup = cgroup_.read_cpu(&edge.cgroup_error);
+    // /proc is walked only for a figure whose counter is missing: the walk of thousands of
+    // fork children takes seconds, inside the window.
+    bool want_proc = !edge.cgroup || !counters_.is_open(Counter::context_switches) ||
+                     !counters_.is_open(Counter::page_faults) ||
+                     !counters_.is_open(Counter::io_calls);
+    if (want_proc) {
+        auto began = std::chrono::steady_clock::now();
+        edge.tree = sample_process_tree(pid_);
+        edge.walk_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    }
+    return edge;
+}
+
+double ServerCostProbe::mark_start() {
+    int64_t began = monotonic_now_ns();
+    start_ = mark(TreeCounters::Edge::opening);
+    return double(monotonic_now_ns() - began) / 1e9;
+}
+
+double ServerCostProbe::mark_end() {
+    int64_t began = monotonic_now_ns();
+    end_ = mark(TreeCounters::Edge::closing);
+    return double(monotonic_now_ns() - began) / 1e9;
+}
+
+double ServerCostProbe::sample_memory() {
+    int64_t began = monotonic_now_ns();
+    memory_ = sample_process_tree(pid_);
+    return double(monotonic_now_ns() - began) / 1e9;
+}
+
+namespace {
+
+// The window's delta of one counter, or nullopt with *why.
+std::optional<CounterValue> counter_delta(const TreeCounters& counters, const CounterReading& a,
+                                          const CounterReading& b, Counter c, std::string* why) {
+    if (!counters.is_open(c)) {
+        *why = counters.error(c);
+        return std::nullopt;
+    }
+    const auto &x = a.values[size_t(c)], &y = b.values[size_t(c)];
+    if (!x || !y) {
+        *why = fmt::format("reading the {} counter failed", counter_name(c));
+        return std::nullopt;
+    }
+    CounterValue d{y->value - x->value, y->time_enabled_ns - x->time_enabled_ns,
+                   y->time_running_ns - x->time_running_ns};
+    if (d.time_running_ns < d.time_enabled_ns) {
+        *why = fmt::format("the {} counter ran {:.1f}% of the time it was enabled (multiplexed)",
+                           counter_name(c),
+                           100.0 * double(d.time_running_ns) / double(d.time_enabled_ns));
+        return std::nullopt;
+    }
+    return d;
+}
+
+void put_figure(json& cost, json& sources, json& missing, const char* figure, const Figure& f,
+                const std::vector<std::pair<const char*, double>>& totals,
+                const std::vector<std::pair<const char*, double>>& per_request, uint64_t requests) {
+    std::string reason = fmt::format("{}", fmt::join(f.why_not, "; "));
+    sources[figure] = f.found() ? json(f.source) : json();
+    for (size_t i = 0; i < totals.size(); ++i) {
+        auto [key, scale] = totals[i];
+        if (f.found()) {
+            double v = f.values[i] * scale;
+            // Counts stay integers in the JSON.
+            bool count = scale == 1 && v >= 0 && v < 9e15 && std::floor(v) == v;
+            cost[key] = count ? json(uint64_t(v)) : json(v);
+        } else {
+            cost[key] = json();
+            missing[key] = reason;
+        }
+    }
+    for (size_t i = 0; i < per_request.size(); ++i) {
+        auto [key, scale] = per_request[i];
+        if (f.found() && requests > 0) {
+            cost[key] = f.values[i] * scale / double(requests);
+        } else {
+            cost[key] = json();
+            missing[key] = f.found() ? "muxload completed no request in the window" : reason;
+        }
+    }
+}
+
+}  // namespace
+
+json ServerCostProbe::to_json(uint64_t requests, uint64_t connections,
+                              double max_walk_share) const {
+    json cost = json::object(), sources = json::object(), missing = json::object();
+    Figure cpu, split, switches, faults, syscalls, waits, ios;
+    if (start_ && end_) {
+        const Edge &a = *start_, &b = *end_;
+        double window_s = double(b.monotonic_ns - a.monotonic_ns) / 1e9;
+        cost["window_s"] = window_s;
+
+        // The cgroup first for CPU: its usage is the scheduler's run time, which leaves out
+        // the time a hypervisor stole from the VM; perf's task clock counts the time a task
+        // was switched in, steal included (26 ms over 400 ms of work in one test here).
+        // Its split into user and system is the only good one.
+        bool cgroup_read = a.cgroup && b.cgroup;
+        std::string cgroup_why = a.cgroup_error.empty() ? b.cgroup_error : a.cgroup_error;
+        if (cgroup_read &&
+            (b.cgroup->usage_us < a.cgroup->usage_us || b.cgroup->user_us < a.cgroup->user_us ||
+             b.cgroup->system_us < a.cgroup->system_us)) {
+            cgroup_read = false;
+            cgroup_why = "the cgroup's CPU figures went backwards";
+        }
+        if (cgroup_read) {
+            uint64_t usage = b.cgroup->usage_us - a.cgroup->usage_us;
+            uint64_t user = b.cgroup->user_us - a.cgroup->user_us;
+            uint64_t system = b.cgroup->system_us - a.cgroup->system_us;
+            double usage_us = double(usage), user_us = double(user), system_us = double(system);
+            cpu.give(cgroup_.hierarchy(), {usage_us / 1e6});
+            if (user_us + system_us > 0) {
+                double user_share = user_us / (user_us + system_us);
+                split.give(cgroup_.hierarchy(),
+                           {usage_us * user_share / 1e6, usage_us * (1 - user_share) / 1e6});
+            } else {
+                split.refuse("cgroup", "no scheduler tick landed on the tree in the window");
+            }
+            cost["cgroup"] = {{"hierarchy", cgroup_.hierarchy()},
+                              {"path", cgroup_path_},
+                              {"usage_us", usage},
+                              {"user_us", user},
+                              {"system_us", system}};
+        } else {
+            cpu.refuse("cgroup", cgroup_why);
+            split.refuse("cgroup", cgroup_why);
+            cost["cgroup"] = {{"error", cgroup_why}};
+        }
+
+        // perf, for every figure it has a counter for
+        json perf_counters = json::object(), perf_errors = json::object();
+        auto from_perf = [&](Figure& f, Counter c, double scale) {
+            std::string why;
+            if (auto d = counter_delta(counters_, a.counters, b.counters, c, &why)) {
+                f.give("perf", {double(d->value) * scale});
+                perf_counters[counter_name(c)] = {{"value", d->value},
+                                                  {"time_enabled_ns", d->time_enabled_ns},
+                                                  {"time_running_ns", d->time_running_ns}};
+            } else {
+                f.refuse("perf", why);
+                perf_errors[counter_name(c)] = why;
+            }
+        };
+        from_perf(cpu, Counter::task_clock_ns, 1e-9);
+        from_perf(switches, Counter::context_switches, 1);
+        from_perf(faults, Counter::page_faults, 1);
+        from_perf(syscalls, Counter::syscalls, 1);
+        from_perf(waits, Counter::wait_calls, 1);
+        from_perf(ios, Counter::io_calls, 1);
+        cost["perf"] = {
+            {"mode", counters_.mode()}, {"counters", perf_counters}, {"errors", perf_errors}};
+        if (!cgroup_mode_error_.empty()) cost["perf"]["cgroup_mode_error"] = cgroup_mode_error_;
+
+        // /proc, for what is still missing
+        if (a.tree && b.tree) {
+            ServerCost proc = cost_between(*a.tree, *b.tree);
+            std::string too_slow;
+            if (a.walk_s + b.walk_s > max_walk_share * window_s)
+                too_slow = fmt::format(
+                    "reading {} processes took {:.2f} s at the window's start and {:.2f} s at "
+                    "its end, over {:g}% of the {:.2f} s window: the cost and muxload's "
+                    "requests would not cover the same time",
+                    b.tree->processes.size(), a.walk_s, b.walk_s, 100 * max_walk_share, window_s);
+            auto from_proc = [&](Figure& f, std::initializer_list<const char*> figures,
+                                 std::vector<double> values) {
+                if (!too_slow.empty()) return f.refuse("proc", too_slow);
+                for (const char* figure : figures)
+                    if (auto problem = proc.problems.find(figure); problem != proc.problems.end())
+                        return f.refuse("proc", problem->second);
+                f.give("proc", std::move(values));
+            };
+            double user_s = double(proc.user_cpu_us) / 1e6,
+                   system_s = double(proc.system_cpu_us) / 1e6;
+            from_proc(cpu, {"cpu"}, {user_s + system_s});
+            from_proc(split, {"cpu", "cpu_split"}, {user_s, system_s});
+            from_proc(switches, {"context_switches"},
+                      {double(proc.voluntary_switches + proc.involuntary_switches)});
+            from_proc(faults, {"page_faults"}, {double(proc.page_faults)});
+            from_proc(ios, {"io_calls"}, {double(proc.read_syscalls + proc.write_syscalls)});
+        }
+        syscalls.refuse("proc", "/proc counts only the read and write families");
+        waits.refuse("proc", "/proc has no count of wait calls");
+    } else {
+        cost["window_s"] = json();
+        missing["window_s"] = "muxload never reported its measured window";
+        for (Figure* f : {&cpu, &split, &switches, &faults, &syscalls, &waits, &ios})
+            f->refuse("window", "muxload never reported its measured window");
+    }
+    cost["requests"] = requests;
+    put_figure(cost, sources, missing, "cpu", cpu, {{"cpu_s", 1}}, {{"cpu_us_per_request", 1e6}},
+               requests);
+    put_figure(cost, sources, missing, "cpu_split", split, {{"cpu_user_s", 1}, {"cpu_sys_s", 1}},
+               {{"cpu_user_us_per_request", 1e6}, {"cpu_sys_us_per_request", 1e6}}, requests);
+    put_figure(cost, sources, missing, "context_switches", switches, {{"context_switches", 1}},
+               {{"context_switches_per_request", 1}}, requests);
+    put_figure(cost, sources, missing, "page_faults", faults, {{"page_faults", 1}},
+               {{"page_faults_per_request", 1}}, requests);
+    put_figure(cost, sources, missing, "syscalls", syscalls, {{"syscalls", 1}},
+               {{"syscalls_per_request", 1}}, requests);
+    put_figure(cost, sources, missing, "wait_calls", waits, {{"wait_calls", 1}},
+               {{"wait_calls_per_request", 1}}, requests);
+    put_figure(cost, sources, missing, "io_calls", ios, {{"io_calls", 1}},
+               {{"io_calls_per_request", 1}}, requests);
+
+    // Memory: the idle server against the tree after the window, both from /proc.
+    Figure memory;
+    if (idle_ && memory_) {
+        ServerCost grown = cost_between(*idle_, *memory_);
+        if (auto problem = grown.problems.find("memory"); problem != grown.problems.end())
+            memory.refuse("proc", problem->second);
+        else
+            memory.give("proc", {double(grown.root_peak_rss_bytes), double(grown.end_pss_bytes),
+                                 double(grown.start_pss_bytes),
+                                 memory_bytes_per_connection(grown, connections),
+                                 double(grown.descendants_at_end)});
+    } else {
+        memory.refuse("proc", "the server was not sampled idle and after the window");
+    }
+    put_figure(cost, sources, missing, "memory", memory,
+               {{"peak_rss_bytes", 1},
+                {"pss_bytes", 1},
+                {"idle_pss_bytes", 1},
+                {"memory_bytes_per_connection", 1},
+                {"descendants_at_end", 1}},
+               {}, requests);
+    cost["sources"] = sources;
+    cost["missing"] = missing;
+    return cost;
+}
+
+}  // namespace mux::sweep

@@ -1,0 +1,65 @@
+// A server's cost over muxload's measured window, each figure from the best source this
+// machine offers: perf counters on the server's tree, its run's cgroup, and /proc as the
+// fallback, with the source of every figure recorded and every missing figure explained.
+// The JSON shape is `server_cost` in results/README.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "perf_counters.hpp"
+#include "process_cost.hpp"
+#include "run_cgroup.hpp"
+
+namespace mux::sweep {
+
+class ServerCostProbe {
+  public:
+    // Makes the run's cgroup (or notes why there is none).
+    ServerCostProbe();
+
+    // For SpawnOptions::before_exec: moves the server into the cgroup and opens the counters
+    // on it (on the cgroup where it can, else inherited from the server), before it runs.
+    void attach(pid_t pid);
+    // The idle server's memory, once it listens and before any connection.
+    void sample_idle();
+    // At muxload's measure_start and measure_end: the counters, the cgroup, and /proc when a
+    // figure must fall back to it. Each returns the seconds its reading took.
+    double mark_start();
+    double mark_end();
+    // The tree's memory after the window (muxload still holds its connections); seconds taken.
+    double sample_memory();
+
+    // server_cost for `requests` completed in the window over `connections`. /proc's figures
+    // are left out when its walks took more than `max_walk_share` of the window.
+    nlohmann::json to_json(uint64_t requests, uint64_t connections, double max_walk_share) const;
+
+    RunCgroup& cgroup() { return cgroup_; }
+    const TreeCounters& counters() const { return counters_; }
+
+  private:
+    struct Edge {
+        int64_t monotonic_ns = 0;
+        CounterReading counters;
+        std::optional<CgroupCpu> cgroup;
+        std::string cgroup_error;
+        std::optional<ProcessTreeSample> tree;  // only when a figure falls back to /proc
+        double walk_s = 0;
+    };
+    Edge mark(TreeCounters::Edge which);
+
+    pid_t pid_ = 0;
+    RunCgroup cgroup_;
+    std::string cgroup_path_ = cgroup_.path();  // kept for the results once it is removed
+    std::string attach_error_;                  // why the cgroup does not hold the server
+    std::string cgroup_mode_error_;             // why the counters could not follow the cgroup
+    TreeCounters counters_;
+    std::optional<ProcessTreeSample> idle_, memory_;
+    std::optional<Edge> start_, end_;
+};
+
+}  // namespace mux::sweep
