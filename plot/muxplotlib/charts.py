@@ -46,13 +46,35 @@ class Panel:
     title: str
     log_y: bool = False
     ylim: tuple | None = None
+    stack: tuple = ()  # "stacked" charts: metrics drawn one on another, bottom first
+
+
+# The point a "stacked" chart shows of a scenario that has several: the one the README's
+# comparisons name. Elsewhere, the x where the most models have the figure.
+PREFERRED_X = {"active": 100, "idle": 1000}
+
+
+def chosen_x(runs, scenario: str, metric: str):
+    have = {}
+    for r in runs:
+        for e in r.scenario(scenario):
+            if metric in e.metrics:
+                have[e.x_value] = have.get(e.x_value, 0) + 1
+    if not have:
+        return None
+    preferred = PREFERRED_X.get(scenario)
+    if preferred in have:
+        return preferred
+    most = max(have.values())
+    xs = sorted(x for x, n in have.items() if n == most)
+    return xs[len(xs) // 2]
 
 
 @dataclass
 class Chart:
     name: str
     title: str
-    kind: str  # "line" or "bars"
+    kind: str  # "line", "bars" or "stacked"
     panels: list
     about: str  # what the chart shows, for the report
     ncols: int = 0  # 0: all panels in one row
@@ -72,10 +94,25 @@ CHARTS = [
           "User plus kernel CPU of the server and every child it had over the measured window, "
           "divided by requests completed. From the kernel's own totals for the whole tree (the "
           "run's cgroup, or perf's task clock), never from the model."),
-    Chart("syscalls_per_request", "Syscalls per request against connections", "line",
-          [Panel("active", "syscalls_per_request", "syscalls per request", log_y=True)],
-          "Every syscall of the server tree per request, counted by the kernel (perf's "
-          "raw_syscalls:sys_enter tracepoint)."),
+    Chart("cpu_breakdown", "Where the CPU goes: user and kernel time per request", "stacked",
+          [Panel(s, "cpu_user_us_per_request", s, stack=("cpu_user_us_per_request", "cpu_sys_us_per_request"))
+           for s in ("active", "idle", "latency", "churn", "slow")],
+          "The server's CPU per request at one point of each scenario (100 loaded connections in active, "
+          "1,000 idle connections in idle, the one point of the others), split into user time (solid) and "
+          "kernel time (hatched): how much of a model's cost is the kernel's work of waiting and moving "
+          "bytes. From the run's cgroup: the tree's exact run time, split as the scheduler's ticks landed "
+          "in user or kernel mode. On loopback part of the kernel time is the client's packets, received "
+          "in the server's context, and the other way round.", ncols=3),
+    Chart("calls_per_request", "Calls per request against connections", "line",
+          [Panel("active", "wait_calls_per_request", "wait calls (epoll_wait, poll, select, ...)",
+                 ylim=(0, None)),
+           Panel("active", "io_calls_per_request", "I/O calls (read, write, send, recv, ...)", log_y=True),
+           Panel("active", "syscalls_per_request", "all syscalls", log_y=True)],
+          "Syscalls of the server tree per request, counted by the kernel (perf's raw_syscalls:sys_enter "
+          "tracepoint): the calls that wait for readiness against the calls that move bytes, and every "
+          "call. A model that waits once for many ready connections makes fewer wait calls per request "
+          "than one that waits per request; one that never waits (busy-poll, blocking, fork) makes none, "
+          "and pays in other calls."),
     Chart("idle_connections", "Throughput against idle connections", "line",
           [Panel("idle", "throughput_per_s", "throughput of the loaded connections", ylim=(0, None))],
           "A few loaded connections while more and more idle ones stay open: the cost of "
@@ -326,12 +363,61 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
     ax.set_title(panel.title, fontsize=10.5)
 
 
+def _draw_stacked_panel(ax, panel: Panel, looks: list, models: list):
+    """One bar per model at the panel's chosen x, its metrics stacked: the first solid, the
+    next hatched and lighter. In compare mode the base run's bar stands beside the new one."""
+    x = chosen_x([lk.run for lk in looks], panel.scenario, panel.stack[0])
+    models = [m for m in models if any(lk.run.series(panel.scenario, m) for lk in looks)]
+    slot = 0.84
+    sub = slot / len(looks)
+    bottom_axis = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    for mi, model in enumerate(models):
+        colour, _ = model_style(model)
+        for li, look in enumerate(looks):
+            pos = mi + (li - (len(looks) - 1) / 2) * sub
+            e = look.run.entry(panel.scenario, model, x) if x is not None else None
+            if e is None:
+                continue
+            stats = [e.metrics.get(k) for k in panel.stack]
+            if any(st is None for st in stats):
+                why = f"{e.status}: {e.reason_code}" if e.status != "ok" else "not measured"
+                ax.plot([pos], [0.03], marker="x", ms=9, mew=2, color=colour, transform=bottom_axis,
+                        clip_on=False, ls="none")
+                ax.text(pos, 0.07, why, transform=bottom_axis, rotation=90, fontsize=7.5, color=colour,
+                        ha="center", va="bottom")
+                continue
+            height = 0.0
+            for si, st in enumerate(stats):
+                face = "white" if e.loadgen_bound and si == 0 else colour
+                ax.bar(pos, st.median, bottom=height, width=sub * 0.9, color=face, edgecolor=colour,
+                       linewidth=1.5, alpha=look.alpha * (1.0 if si == 0 else 0.45),
+                       hatch=None if si == 0 else "///", zorder=2)
+                height += st.median
+            if e.status != "ok":
+                ax.plot([pos], [height], marker="x", ms=10, mew=2, color="black", ls="none", zorder=4)
+    ax.set_xticks(range(len(models)))
+    ax.set_xticklabels(models, rotation=35, ha="right", fontsize=8.5)
+    entries = [e for lk in looks for e in lk.run.scenario(panel.scenario)]
+    if x is not None and entries:
+        x_name = entries[0].x_name
+        ax.set_xlabel(f"{X_LABELS.get(x_name, x_name)} = {fmt_x(x)}", fontsize=8.5)
+    ax.grid(axis="x", visible=False)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
+    metric = METRICS.get(panel.stack[0])
+    ax.set_ylabel(metric.unit if metric else "")
+    ax.set_title(f"{panel.title}: CPU per request", fontsize=10.5)
+
+
 def _legend_handles(models: list, looks: list, kind: str) -> list:
     handles = [Line2D([], [], color=model_style(m)[0], marker=model_style(m)[1], ms=7, lw=1.7, label=m)
                for m in models]
+    if kind == "stacked":
+        handles += [Patch(facecolor="#777777", edgecolor="#777777", label="user time"),
+                    Patch(facecolor="#777777", edgecolor="#777777", alpha=0.45, hatch="///", label="kernel time")]
     if len(looks) > 1:
         for look in looks:
-            if kind == "bars":
+            if kind in ("bars", "stacked"):
                 handles.append(Patch(facecolor="#777777", edgecolor="#777777", alpha=look.alpha,
                                      hatch=look.hatch, label=look.label))
             else:
@@ -340,8 +426,10 @@ def _legend_handles(models: list, looks: list, kind: str) -> list:
     handles += [
         Line2D([], [], marker="o", ms=7, mfc="white", mec="black", ls="none", label="hollow: loadgen-bound"),
         Line2D([], [], marker="x", ms=8, mew=2, color="black", ls="none", label="refused / failed\n(reason beside)"),
-        Line2D([], [], marker="|", ms=11, mew=1.2, color="black", ls="none", label="min–max over repeats"),
     ]
+    if kind != "stacked":  # stacked bars show medians only
+        handles.append(Line2D([], [], marker="|", ms=11, mew=1.2, color="black", ls="none",
+                              label="min–max over repeats"))
     return handles
 
 
@@ -376,7 +464,7 @@ def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
     panels = [p for p in chart.panels if any(panel_has_data(r, p) for r in runs)]
     models = order_models({e.model for r in runs for p in panels for e in r.scenario(p.scenario)})
     ncols = chart.ncols or len(panels)
-    if chart.kind == "bars":
+    if chart.kind in ("bars", "stacked"):
         ncols = min(ncols, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     panel_w = PANEL_W_IN if chart.kind == "line" else 4.0
@@ -390,6 +478,8 @@ def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
     for ax, panel in zip(axes.flat, panels):
         if chart.kind == "line":
             _draw_line_panel(ax, panel, looks, models)
+        elif chart.kind == "stacked":
+            _draw_stacked_panel(ax, panel, looks, models)
         else:
             _draw_bar_panel(ax, panel, looks, models)
     for ax in list(axes.flat)[len(panels):]:

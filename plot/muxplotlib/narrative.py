@@ -131,9 +131,40 @@ def retention_sentence(run, scenario: str, metric_key: str) -> str:
     return f"{say(best)}; {say(worst)}."
 
 
+def breakdown_sentence(run, panel) -> str:
+    """For a stacked panel (user over kernel CPU): who used the least and the most at the
+    chosen point, and how much of it was the kernel's."""
+    from .charts import chosen_x  # charts never imports this module
+    user_key, kernel_key = panel.stack
+    x = chosen_x([run], panel.scenario, user_key)
+    rows = [(e.model, e.metrics[user_key].median, e.metrics[kernel_key].median, e)
+            for e in run.scenario(panel.scenario)
+            if e.x_value == x and user_key in e.metrics and kernel_key in e.metrics]
+    rows = [r for r in rows if r[1] + r[2] > 0]
+    if len(rows) < 2:
+        return ""
+    rows.sort(key=lambda r: r[1] + r[2])
+    unit = METRICS[user_key].unit
+
+    def say(row):
+        model, user, kernel, _ = row
+        return f"{model}, {fmt_num(user + kernel)} {unit} ({kernel / (user + kernel):.0%} in the kernel)"
+    where = _x_phrase(x, rows[0][3].x_name)
+    shares = sorted(rows, key=lambda r: r[2] / (r[1] + r[2]))
+    lo, hi = shares[0], shares[-1]
+    return (f"In the {panel.scenario} scenario at {where}, the least CPU per request was {say(rows[0])}, "
+            f"the most {say(rows[-1])}; the kernel's share ran from {lo[2] / (lo[1] + lo[2]):.0%} "
+            f"({lo[0]}) to {hi[2] / (hi[1] + hi[2]):.0%} ({hi[0]}).")
+
+
 def chart_paragraph(chart, run) -> str:
     sentences = []
     for panel in chart.panels:
+        if panel.stack:
+            s = breakdown_sentence(run, panel)
+            if s:
+                sentences.append(s)
+            continue
         if panel.metric in METRICS and run.has_metric(panel.scenario, panel.metric):
             if len(chart.panels) > 1:
                 got = panel_sentences(run, panel.scenario, panel.metric)
@@ -154,7 +185,7 @@ def compare_paragraph(chart, rows: list) -> str:
     sentences = []
     for panel in chart.panels:
         metric = METRICS.get(panel.metric)
-        if metric is None:
+        if metric is None or panel.stack:  # a stack's total is the CPU chart's figure
             continue
         cells = [(r, r["metrics"][panel.metric]) for r in rows
                  if r["scenario"] == panel.scenario and r["metrics"][panel.metric]["better_by"] is not None]

@@ -110,6 +110,36 @@ class FullRunTest(TempDirCase):
         self.assertIn("In the active scenario, select was refused from 2k connections on (fd_setsize).", html)
 
 
+    def test_cpu_breakdown_stacks_user_and_kernel_at_one_point_per_scenario(self):
+        svg = self.read(self.out, "cpu_breakdown.svg")
+        for text in ("active: CPU per request", "connections = 100", "idle: CPU per request",
+                     "idle connections = 1k", "churn: CPU per request", "user time", "kernel time",
+                     "refused: one_connection_at_a_time"):
+            self.assertIn(text, svg)
+
+    def test_cpu_breakdown_narrative_names_least_most_and_kernel_share(self):
+        html = self.read(self.out, "report.html")
+        # At 100 connections: epoll-et 1e6 / 64 000 * 0.9 = 14.06 µs, 95% kernel (fixture USER_SHARE 0.05);
+        # nonblocking 3 * 1e6 / 35 000 * 0.9 = 77.1 µs, 70% kernel.
+        self.assertIn("In the active scenario at 100 connections, the least CPU per request was epoll-et, "
+                      "14.1 µs/request (95% in the kernel), the most nonblocking, 77.1 µs/request (70% in the "
+                      "kernel); the kernel&#x27;s share ran from 70% (nonblocking) to 95% (epoll-et).", html)
+
+    def test_calls_chart_has_wait_io_and_all_calls(self):
+        svg = self.read(self.out, "calls_per_request.svg")
+        for text in ("wait calls (epoll_wait, poll, select, ...)", "I/O calls (read, write, send, recv, ...)",
+                     "all syscalls", "select refused: fd_setsize"):
+            self.assertIn(text, svg)
+        html = self.read(self.out, "report.html")
+        self.assertIn("Wait calls (epoll_wait, poll, select, ...): at 1 connection,", html)
+
+    def test_report_tables_carry_the_new_metrics(self):
+        html = self.read(self.out, "report.html")
+        for label in ("server user CPU per request", "server kernel CPU per request", "wait calls per request",
+                      "I/O calls per request", "page faults per request", "connection ramp"):
+            self.assertIn(label, html)
+
+
 class SchemaOneTest(TempDirCase):
     """A run written before the kernel counters: still drawn, its syscalls read as I/O calls."""
 
@@ -124,8 +154,11 @@ class SchemaOneTest(TempDirCase):
         out = os.path.join(self.tmp, "one")
         r = muxplot(os.path.join(FIXTURES, "schema1"), "--out", out)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertTrue(os.path.exists(os.path.join(out, "cpu_per_request.svg")))
-        self.assertFalse(os.path.exists(os.path.join(out, "syscalls_per_request.svg")))  # all calls: none
+        self.assertFalse(os.path.exists(os.path.join(out, "cpu_breakdown.svg")))
+        svg = self.read(out, "calls_per_request.svg")
+        self.assertIn("I/O calls (read, write", svg)
+        self.assertNotIn("all syscalls", svg)
+        self.assertNotIn(">wait calls", svg)
 
     def test_compares_with_a_schema_two_run(self):
         doc = compare_document(Run(os.path.join(FIXTURES, "schema1")), Run(os.path.join(FIXTURES, "full")))
