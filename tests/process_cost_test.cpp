@@ -524,11 +524,15 @@ bool gone(pid_t pid) {
     return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
 }
 
-TEST(RunCgroup, IsRemovedWithEverythingLeftInIt) {
+// A root killed with SIGKILL leaves its children to init; the group's removal kills them: by
+// cgroup.kill on v2, by each pid of cgroup.procs on v1. `leave_out` is "" or "cgroup2".
+void expect_removed_with_everything_in_it(const char* leave_out) {
     std::string path;
     std::vector<pid_t> members;
     {
+        if (*leave_out) setenv("MUXBENCH_DISABLE_CGROUP", leave_out, 1);
         mux::sweep::RunCgroup cgroup;
+        unsetenv("MUXBENCH_DISABLE_CGROUP");
         if (!cgroup.ok()) GTEST_SKIP() << cgroup.error();
         path = cgroup.path();
         EXPECT_TRUE(fs::is_directory(path));
@@ -538,7 +542,6 @@ TEST(RunCgroup, IsRemovedWithEverythingLeftInIt) {
             std::string error;
             EXPECT_TRUE(cgroup.attach(pid, &error)) << error;
         };
-        // The burner's workers outlive it: a root killed with SIGKILL leaves them to init.
         auto burner = std::make_unique<mux::Subprocess>(
             std::vector<std::string>{mux::test::binary_path("cpu_burner"), "--children", "3"},
             options);
@@ -552,6 +555,14 @@ TEST(RunCgroup, IsRemovedWithEverythingLeftInIt) {
         for (int i = 0; i < 1000 && !gone(pid); ++i) std::this_thread::sleep_for(1ms);
         EXPECT_TRUE(gone(pid)) << pid << " outlived its cgroup";
     }
+}
+
+TEST(RunCgroup, IsRemovedWithEverythingLeftInIt) {
+    expect_removed_with_everything_in_it("");
+}
+
+TEST(RunCgroup, OnCgroupV1TooIsRemovedWithEverythingLeftInIt) {
+    expect_removed_with_everything_in_it("cgroup2");
 }
 
 TEST(RunCgroup, StaleGroupsOfDeadSweepsAreRemovedOthersKept) {
@@ -573,6 +584,29 @@ TEST(RunCgroup, StaleGroupsOfDeadSweepsAreRemovedOthersKept) {
     EXPECT_TRUE(fs::exists(mine.path()));  // its creator (this test) is alive
     EXPECT_TRUE(fs::exists(not_ours));
     rmdir(not_ours.c_str());
+}
+
+// Where v2 is left out, v1's cpuacct gives the CPU; perf's counters cannot follow a cpuacct
+// group (perf_event is not on that hierarchy), so they are inherited instead, and say why.
+TEST(ServerCostProbe, OnCgroupV1TheCpuComesFromCpuacctAndTheCountersAreInherited) {
+    setenv("MUXBENCH_DISABLE_CGROUP", "cgroup2", 1);
+    mux::sweep::RunCgroup v1;
+    unsetenv("MUXBENCH_DISABLE_CGROUP");
+    if (!v1.ok()) GTEST_SKIP() << v1.error();
+    EXPECT_EQ(v1.hierarchy(), "cgroup1");
+    ProbeRun run;
+    ASSERT_NO_FATAL_FAILURE(
+        probe_burner({mux::test::binary_path("cpu_burner"), "--children", "1", "--burn-ms", "50"},
+                     {{"MUXBENCH_DISABLE_CGROUP", "cgroup2"}}, run));
+    const auto& c = run.cost;
+    EXPECT_EQ(c["sources"]["cpu"], "cgroup1");
+    EXPECT_EQ(c["sources"]["cpu_split"], "cgroup1");
+    EXPECT_GE(c["cpu_s"].get<double>(), 0.0495);
+    std::string why;
+    if (!perf_available(&why)) return;
+    EXPECT_EQ(c["perf"]["mode"], "inherit");
+    EXPECT_TRUE(c["perf"].contains("cgroup_mode_error")) << c["perf"].dump();
+    EXPECT_EQ(c["sources"]["syscalls"], "perf");
 }
 
 TEST(RunCgroup, DisabledByTheEnvironmentSaysSo) {

@@ -50,9 +50,15 @@ namespace {
 namespace fs = std::filesystem;
 constexpr std::string_view kPrefix = "muxbench-";
 
-bool disabled_by_environment() {
+// MUXBENCH_DISABLE_CGROUP: "1" (or anything but "0" and "cgroup2") makes no group; "cgroup2"
+// leaves out only v2, so that tests reach v1's cpuacct where both are mounted.
+std::string_view cgroup_switch() {
     const char* value = std::getenv("MUXBENCH_DISABLE_CGROUP");
-    return value && *value && std::string_view(value) != "0";
+    return value && *value && std::string_view(value) != "0" ? value : "";
+}
+
+bool disabled_by_environment() {
+    return !cgroup_switch().empty() && cgroup_switch() != "cgroup2";
 }
 
 // mountinfo escapes spaces and the like as \ooo.
@@ -245,6 +251,10 @@ RunCgroup::RunCgroup() {
     std::string name = fmt::format("{}{}-{}", kPrefix, getpid(), groups_made++);
     std::vector<std::string> tried;
     for (bool v2 : {true, false}) {
+        if (v2 && cgroup_switch() == "cgroup2") {
+            tried.push_back("cgroup2 left out by MUXBENCH_DISABLE_CGROUP=cgroup2");
+            continue;
+        }
         auto hierarchy = find_hierarchy(v2, "cpuacct");
         if (!hierarchy) {
             tried.push_back(v2 ? "no cgroup2 mount" : "no cgroup v1 cpuacct mount");
