@@ -40,6 +40,11 @@ const std::map<std::string, std::string>& not_judged() {
          "failed repeats are judged"},
         {"cpu_user_us_per_request", "a part of cpu_us_per_request, which is judged whole"},
         {"cpu_sys_us_per_request", "a part of cpu_us_per_request, which is judged whole"},
+        {"wait_calls_per_request", "a part of syscalls_per_request, which is judged whole"},
+        {"page_faults_per_request",
+         "a steady window faults only where memory grows, which memory per connection judges"},
+        {"ramp_s",
+         "taken before the window, once per point, from connection set-up: charted, not gated"},
         {"io_calls_per_request",
          "a part of syscalls_per_request, which is judged whole; judged itself where a run "
          "has no whole count (schema 1)"},
