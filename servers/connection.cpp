@@ -69,17 +69,27 @@ Next Connection::on_readable(ReadMode mode) {
             in_.insert(in_.end(), g_read_chunk, g_read_chunk + r.bytes);
             answer_buffered_requests();
         }
-        if (flush() == Next::Close) return Next::Close;
+        if (flush_and_answer_held_back() == Next::Close) return Next::Close;
         if (mode == ReadMode::Once) break;
     }
     return next();
 }
 
 Next Connection::on_writable() {
-    if (flush() == Next::Close) return Next::Close;
-    if (wants_read() && in_used_ < in_.size()) {
+    return flush_and_answer_held_back();
+}
+
+// A flush that sends everything brings no report that the socket is writable, and a peer that
+// has sent its last requests (perhaps with its FIN) waits for their replies: so requests held
+// back at the high-water mark are answered here, for as long as the output has room.
+Next Connection::flush_and_answer_held_back() {
+    for (;;) {
+        flush();
+        if (failed_) return Next::Close;
+        const size_t held = in_.size() - in_used_;
+        if (held == 0 || close_after_flush_ || pending_output() >= kOutputHighWater) break;
         answer_buffered_requests();
-        if (flush() == Next::Close) return Next::Close;
+        if (in_.size() - in_used_ == held) break;  // what is left is an incomplete request
     }
     return next();
 }

@@ -47,6 +47,7 @@ class Connection {
     size_t pending_output() const { return out_.size() - out_sent_; }
     Next next() const;
     Next flush();
+    Next flush_and_answer_held_back();
     void answer_buffered_requests();
     // Each consumes complete requests from the front of data, queues their replies, and
     // returns how many bytes it consumed.

@@ -39,6 +39,8 @@ constexpr int kClients = 4;
 constexpr int kPipelined = 8;
 constexpr uint32_t kEchoSizes[] = {0, 1, 13, 1000, 70000};  // 70000: over the 64 KiB read chunk
 constexpr uint32_t kGenSizes[] = {0, 1, 4096, 100000};
+constexpr int kHeldBack = 8;
+constexpr uint32_t kHeldBackReply = 100000;
 
 // One mux1 connection: sequential echo/gen of several sizes, then a pipelined burst whose
 // replies must come back in order. Returns the number of requests sent.
@@ -69,6 +71,24 @@ int mux1_client(const mux::SocketAddress& address, uint64_t id) {
         else
             EXPECT_TRUE(mux::test::check_mux1_reply(*reply, Op::Gen, tag, 0, 300u * i));
     }
+    // Replies well past the handler's 256 KiB output high-water mark, then the FIN: requests
+    // held back until the output drains are still answered, all of them, before the close.
+    std::string held_back;
+    const int first_held = sent;
+    for (int i = 0; i < kHeldBack; ++i)
+        held_back += mux::test::mux1_request(Op::Gen, id << 32 | sent++, 0, kHeldBackReply);
+    EXPECT_TRUE(client.send_all(held_back)) << client.last_error();
+    client.shutdown_write();
+    for (int i = 0; i < kHeldBack; ++i) {
+        auto reply = client.read_mux1();
+        if (!reply) {
+            ADD_FAILURE() << "held-back reply " << i << ": " << client.last_error();
+            return sent;
+        }
+        uint64_t tag = id << 32 | (first_held + i);
+        EXPECT_TRUE(mux::test::check_mux1_reply(*reply, Op::Gen, tag, 0, kHeldBackReply));
+    }
+    EXPECT_TRUE(client.expect_closed());
     return sent;
 }
 
