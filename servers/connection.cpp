@@ -70,7 +70,7 @@ Next Connection::on_readable(ReadMode mode) {
             answer_buffered_requests();
         }
         if (flush_and_answer_held_back() == Next::Close) return Next::Close;
-        if (mode == ReadMode::Once) break;
+        if (mode == ReadMode::Once || (mode == ReadMode::UntilShort && r.bytes < kReadChunk)) break;
     }
     return next();
 }

@@ -18,6 +18,7 @@ enum class Next { Keep, Close };
 enum class ReadMode {
     Once,        // one recv per readiness report: level-triggered models
     UntilRetry,  // recv until EAGAIN: edge-triggered epoll reports each arrival only once
+    UntilShort,  // recv until a recv returns less than asked (the socket was emptied) or EAGAIN
 };
 
 class Connection {

@@ -1,15 +1,27 @@
 // Notes about the edge-triggered epoll model
-// - Edge-triggered means "report when the state changes": new bytes arriving, or the
-//   send buffer gaining room. An fd is reported once per change, not while data waits.
-//   So every report must be followed by recv until EAGAIN (and accept until EAGAIN on
-//   the listener); a model that reads once and waits again can sleep forever on bytes
-//   already in its buffer.
+// - Edge-triggered means "report when the state changes": new bytes arriving, the peer's
+//   FIN, or the send buffer gaining room. An fd is reported once per change, not while data
+//   waits, so a model that stops reading before the socket is empty can sleep forever on
+//   bytes already in its buffer. The listener is drained by accepting until EAGAIN.
+// - When is a socket empty? A read that returns less than it asked for has emptied it: the
+//   kernel copies all it holds, up to the size asked. Bytes arriving later are a new edge.
+//   Only the FIN can hide behind such a read: it would be read as 0 by the next call. So the
+//   model registers EPOLLRDHUP, which epoll reports once the peer has shut down its side,
+//   and reads to the end only then. That is how nginx reads with epoll, and it is this
+//   model's default (--et-drain short). The textbook rule, read until EAGAIN, costs one
+//   failing read per wakeup, which is why the textbook ET loses to LT on small
+//   request/reply traffic; it is kept as the variant --et-drain eagain.
+// - Reading also stops at the handler's output high-water mark, with the socket not empty.
+//   The replies then wait for room, so an EPOLLOUT edge follows, and its event carries
+//   EPOLLIN while unread bytes remain: the mask epoll reports is the socket's state when it
+//   was collected, whichever change queued it. So the model reads when that mask says there
+//   is something to read (EPOLLIN, EPOLLRDHUP, an error or hang-up) and not on events that
+//   only say there is room to write, such as the one a unix socket sends each time the
+//   peer reads a reply.
 // - The payoff: a connection is registered once for both directions
-//   (EPOLLIN | EPOLLOUT | EPOLLET) and never touched again, so there is no epoll_ctl(MOD)
-//   churn when a reply has to wait for buffer space, and no re-report of an fd whose
-//   output is blocked.
-// - The final recv that returns EAGAIN is the price: one extra syscall per wakeup, which
-//   is why ET is not automatically cheaper than LT for small request/reply traffic.
+//   (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) and never touched again, so there is no
+//   epoll_ctl(MOD) churn when a reply has to wait for buffer space, and no re-report of an
+//   fd whose output is blocked.
 #include <sys/epoll.h>
 
 #include <unistd.h>
@@ -26,9 +38,16 @@ namespace mux {
 
 namespace {
 constexpr int kMaxEvents = 256;
+constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
 }  // namespace
 
 int run_epoll_et(Server& server) {
+    const bool until_eagain = server.config().et_drain == EtDrain::UntilEagain;
+    // Once the peer has shut down, reading must go on to the 0 that says so.
+    auto read_mode = [until_eagain](uint32_t what) {
+        return until_eagain || (what & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) ? ReadMode::UntilRetry
+                                                                           : ReadMode::UntilShort;
+    };
     const int listen_fd = server.listen_fd();
     set_nonblocking(listen_fd);
     int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -56,10 +75,11 @@ int run_epoll_et(Server& server) {
                 listener_ready = true;
                 continue;
             }
-            // Either direction may have changed; each call works until EAGAIN or no work.
             Connection& c = *by_fd[fd];
-            Next next = c.on_writable();
-            if (next == Next::Keep) next = c.on_readable(ReadMode::UntilRetry);
+            const uint32_t what = events[i].events;
+            Next next = Next::Keep;
+            if (what & (EPOLLOUT | EPOLLERR | EPOLLHUP)) next = c.on_writable();
+            if (next == Next::Keep && (what & kReadable)) next = c.on_readable(read_mode(what));
             if (next == Next::Close) by_fd[fd].reset();
         }
         if (listener_ready) {

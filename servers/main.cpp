@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
     std::string stats_path;
     uint32_t max_payload = mux::mux1::kDefaultMaxPayload;
     int backlog = 4096;
+    std::string et_drain = "short";
     bool list_models = false;
 
     std::vector<std::string> model_names;
@@ -101,6 +102,13 @@ int main(int argc, char** argv) {
     app.add_option("--backlog", backlog, "listen() backlog, in connections")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    app.add_option("--et-drain", et_drain,
+                   "epoll-et only: when a socket counts as read to the end. short: a read that "
+                   "returns less than asked, with EPOLLRDHUP for the peer's FIN (as nginx "
+                   "does); eagain: read until EAGAIN (the textbook rule, one more read per "
+                   "wakeup)")
+        ->check(CLI::IsMember({"short", "eagain"}))
+        ->capture_default_str();
     app.add_option("--stats", stats_path, "Also write the exit counters line to this file");
     app.add_flag("--list-models", list_models, "List the models and exit");
     CLI11_PARSE(app, argc, argv);
@@ -112,6 +120,11 @@ int main(int argc, char** argv) {
         return 0;
     }
 
+    if (app.count("--et-drain") > 0 && model_name != "epoll-et") {
+        std::fprintf(stderr, "muxserver: --et-drain applies to --model epoll-et, not %s\n",
+                     model_name.c_str());
+        return 2;
+    }
     std::string error;
     auto endpoint = mux::parse_endpoint(listen_text, &error);
     if (!endpoint) {
@@ -119,9 +132,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     const mux::ModelInfo* model = mux::find_model(model_name);
-    mux::ServerConfig config{model_name,
-                             proto_name == "http" ? mux::Protocol::Http : mux::Protocol::Mux1,
-                             *endpoint, max_payload, backlog};
+    mux::ServerConfig config{
+        model_name, proto_name == "http" ? mux::Protocol::Http : mux::Protocol::Mux1,
+        *endpoint,  max_payload,
+        backlog,    et_drain == "eagain" ? mux::EtDrain::UntilEagain : mux::EtDrain::ShortRead};
 
     uint64_t fd_limit = mux::raise_fd_limit();
     install_signal_handlers();
@@ -148,6 +162,7 @@ int main(int argc, char** argv) {
         nlohmann::json ready = {{"event", "listening"},  {"endpoint", config.listen.to_string()},
                                 {"model", config.model}, {"proto", proto_name},
                                 {"pid", getpid()},       {"fd_limit", fd_limit}};
+        if (config.model == "epoll-et") ready["et_drain"] = et_drain;
         std::printf("%s\n", ready.dump().c_str());
         std::fflush(stdout);
         rc = model->run(server);

@@ -11,7 +11,8 @@ constexpr std::array kModels{
     ModelInfo{"select", "one thread, select(); fds >= FD_SETSIZE refused", run_select},
     ModelInfo{"poll", "one thread, poll() over a compact pollfd array", run_poll},
     ModelInfo{"epoll-lt", "one thread, level-triggered epoll", run_epoll_lt},
-    ModelInfo{"epoll-et", "one thread, edge-triggered epoll, drains to EAGAIN", run_epoll_et},
+    ModelInfo{"epoll-et", "one thread, edge-triggered epoll, reads to a short read (--et-drain)",
+              run_epoll_et},
     ModelInfo{"fork", "parent accepts, one forked child per connection", run_fork},
 };
 }  // namespace

@@ -12,12 +12,19 @@ namespace mux {
 
 enum class Protocol { Mux1, Http };
 
+// When the epoll-et model counts a socket as read to the end (see servers/epoll_et.cpp).
+enum class EtDrain {
+    ShortRead,   // a read that returns less than asked, with EPOLLRDHUP for the peer's FIN
+    UntilEagain  // the textbook rule: read until EAGAIN
+};
+
 struct ServerConfig {
     std::string model;
     Protocol proto = Protocol::Mux1;
     Endpoint listen;
     uint32_t max_payload = 1u << 20;
     int backlog = 4096;
+    EtDrain et_drain = EtDrain::ShortRead;
 };
 
 // Lives in a MAP_SHARED mapping so fork children add to the same numbers as the parent.

@@ -225,12 +225,6 @@ void PrintTo(const BadInputCase& c, std::ostream* os) {
     *os << c.name;
 }
 
-std::vector<std::string> model_names() {
-    std::vector<std::string> names;
-    for (const auto& m : mux::all_models()) names.emplace_back(m.name);
-    return names;
-}
-
 class BadInput : public testing::TestWithParam<std::tuple<std::string, BadInputCase>> {};
 
 TEST_P(BadInput, AnsweredCountedAndServerStillServes) {
@@ -263,13 +257,11 @@ TEST_P(BadInput, AnsweredCountedAndServerStillServes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModels, BadInput,
-                         testing::Combine(testing::ValuesIn(model_names()),
+                         testing::Combine(testing::ValuesIn(mux::test::test_models()),
                                           testing::ValuesIn(kCases)),
                          [](const auto& p) {
-                             std::string model = std::get<0>(p.param);
-                             for (char& ch : model)
-                                 if (ch == '-') ch = '_';
-                             return model + "_" + std::get<1>(p.param).name;
+                             return mux::test::test_name(std::get<0>(p.param)) + "_" +
+                                    std::get<1>(p.param).name;
                          });
 
 }  // namespace

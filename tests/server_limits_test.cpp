@@ -92,8 +92,8 @@ TEST_P(HoldsManyConnections, TwoThousandAllServed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, HoldsManyConnections,
-                         testing::Values("poll", "epoll-lt", "epoll-et", "fork"),
-                         [](const auto& p) { return param_name(p.param); });
+                         testing::Values("poll", "epoll-lt", "epoll-et", "epoll-et/eagain", "fork"),
+                         [](const auto& p) { return mux::test::test_name(p.param); });
 
 // Connections whose server fd would be >= FD_SETSIZE are closed at once and counted; the
 // ones below keep being served, and a fresh connection is served once room is made.

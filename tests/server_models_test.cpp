@@ -163,12 +163,13 @@ TEST_P(ServerMatrix, ConcurrentClientsGetCheckedReplies) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModels, ServerMatrix,
-                         testing::Combine(testing::ValuesIn(model_names()),
+                         testing::Combine(testing::ValuesIn(mux::test::test_models()),
                                           testing::Values("mux1", "http"),
                                           testing::Values("tcp", "unix")),
                          [](const auto& p) {
-                             return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param) +
-                                               "_" + std::get<2>(p.param));
+                             return mux::test::test_name(std::get<0>(p.param) + "_" +
+                                                         std::get<1>(p.param) + "_" +
+                                                         std::get<2>(p.param));
                          });
 
 class BlockingModel : public testing::TestWithParam<std::string> {};

@@ -1,6 +1,10 @@
 #include "kernel_counts.hpp"
 
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +19,17 @@
 namespace mux::test {
 
 namespace {
+constexpr const char* kTracefs = "/sys/kernel/tracing";
+
+bool tracefs_ready(std::string* error) {
+    struct stat st {};
+    if (stat((std::string(kTracefs) + "/events").c_str(), &st) == 0) return true;
+    if (mount("tracefs", kTracefs, "tracefs", 0, nullptr) == 0) return true;
+    *error = std::string("tracefs is not at ") + kTracefs +
+             " and mounting it failed: " + std::strerror(errno);
+    return false;
+}
+
 std::optional<uint64_t> read_number(const std::string& path) {
     std::ifstream in(path);
     uint64_t value = 0;
@@ -22,6 +37,47 @@ std::optional<uint64_t> read_number(const std::string& path) {
     return value;
 }
 }  // namespace
+
+TracepointCounter::TracepointCounter(pid_t pid, const std::vector<Tracepoint>& tracepoints) {
+    if (!tracefs_ready(&error_)) return;
+    for (const Tracepoint& tp : tracepoints) {
+        std::string id_path = std::string(kTracefs) + "/events/" + tp.name + "/id";
+        auto id = read_number(id_path);
+        if (!id) {
+            error_ = "no tracepoint id in " + id_path;
+            return;
+        }
+        perf_event_attr attr{};
+        attr.size = sizeof attr;
+        attr.type = PERF_TYPE_TRACEPOINT;
+        attr.config = *id;
+        attr.disabled = 1;  // enabled once its filter is in place
+        long fd = syscall(SYS_perf_event_open, &attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+        if (fd < 0) {
+            error_ = "perf_event_open(" + tp.name + ", pid " + std::to_string(pid) +
+                     "): " + std::strerror(errno);
+            return;
+        }
+        fds_.push_back(static_cast<int>(fd));
+        if (!tp.filter.empty() &&
+            ioctl(static_cast<int>(fd), PERF_EVENT_IOC_SET_FILTER, tp.filter.c_str()) != 0) {
+            error_ = "filter '" + tp.filter + "' on " + tp.name + ": " + std::strerror(errno);
+            return;
+        }
+    }
+    for (int fd : fds_) ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+}
+
+TracepointCounter::~TracepointCounter() {
+    for (int fd : fds_) close(fd);
+}
+
+std::optional<uint64_t> TracepointCounter::count(size_t i) const {
+    uint64_t value = 0;
+    if (i >= fds_.size() || ::read(fds_[i], &value, sizeof value) != sizeof value)
+        return std::nullopt;
+    return value;
+}
 
 TestCgroup::TestCgroup(const std::string& controller, const std::string& name) {
     const std::string root = "/sys/fs/cgroup/" + controller;

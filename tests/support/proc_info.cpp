@@ -37,6 +37,21 @@ std::optional<uint64_t> cpu_ticks(pid_t pid) {
     return to_u64((*fields)[11]) + to_u64((*fields)[12]);
 }
 
+std::optional<char> state(pid_t pid) {
+    auto fields = stat_fields(pid);
+    if (!fields || fields->empty() || (*fields)[0].empty()) return std::nullopt;
+    return (*fields)[0][0];
+}
+
+bool wait_until_sleeping(pid_t pid, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (state(pid) != 'S') {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
 std::vector<pid_t> child_pids(pid_t pid) {
     std::vector<pid_t> children;
     DIR* dir = opendir("/proc");

@@ -13,6 +13,10 @@ namespace mux::test {
 
 // utime + stime of one process, in clock ticks (sysconf(_SC_CLK_TCK) per second).
 std::optional<uint64_t> cpu_ticks(pid_t pid);
+// The state letter of /proc/PID/stat (R running, S sleeping, Z zombie, ...).
+std::optional<char> state(pid_t pid);
+// Polls state until it is S (asleep in an interruptible wait) or the timeout passes.
+bool wait_until_sleeping(pid_t pid, std::chrono::milliseconds timeout);
 // Processes whose parent is pid, zombies included (a zombie is still its parent's child).
 std::vector<pid_t> child_pids(pid_t pid);
 // Polls child_pids until it is empty or the timeout passes. Returns the last list seen.

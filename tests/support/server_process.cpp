@@ -6,10 +6,39 @@
 #include <chrono>
 #include <filesystem>
 
+#include "models.hpp"
+
 namespace mux::test {
 
 std::string binary_path(const std::string& name) {
     return std::string(MUX_BIN_DIR) + "/" + name;
+}
+
+namespace {
+struct Variant {
+    const char* name;
+    const char* model;
+    std::vector<std::string> args;
+};
+const std::vector<Variant>& variants() {
+    static const std::vector<Variant> kVariants = {
+        {"epoll-et/eagain", "epoll-et", {"--et-drain", "eagain"}},
+    };
+    return kVariants;
+}
+}  // namespace
+
+std::vector<std::string> test_models() {
+    std::vector<std::string> names;
+    for (const auto& m : all_models()) names.emplace_back(m.name);
+    for (const auto& v : variants()) names.emplace_back(v.name);
+    return names;
+}
+
+std::string test_name(std::string model) {
+    for (char& c : model)
+        if (c == '-' || c == '/') c = '_';
+    return model;
 }
 
 namespace {
@@ -31,6 +60,11 @@ std::vector<std::string> server_argv(const std::string& model, const std::string
                                      const std::string& listen, std::vector<std::string> extra) {
     std::vector<std::string> argv{
         binary_path("muxserver"), "--model", model, "--proto", proto, "--listen", listen};
+    for (const auto& v : variants()) {
+        if (model != v.name) continue;
+        argv[2] = v.model;
+        argv.insert(argv.end(), v.args.begin(), v.args.end());
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
 }

@@ -14,10 +14,16 @@ namespace mux::test {
 // Path of a binary built by this project (build/bin/NAME).
 std::string binary_path(const std::string& name);
 
+// Every model muxserver lists, then the variants the test matrices also run, named
+// MODEL/VARIANT (epoll-et/eagain: --et-drain eagain). ServerProcess takes either form.
+std::vector<std::string> test_models();
+// A test name made of a model name: "epoll-et/eagain" -> "epoll_et_eagain".
+std::string test_name(std::string model);
+
 class ServerProcess {
   public:
-    // listen: "tcp" (port 0 on 127.0.0.1), "unix" (a fresh path under the temp dir), or
-    // "unix:PATH" (that path).
+    // model: a name from test_models(). listen: "tcp" (port 0 on 127.0.0.1), "unix" (a fresh
+    // path under the temp dir), or "unix:PATH" (that path).
     ServerProcess(const std::string& model, const std::string& proto, const std::string& listen,
                   std::vector<std::string> extra_args = {}, SpawnOptions options = {});
     ~ServerProcess();
