@@ -1,10 +1,14 @@
 // Handler cost: answering one request, with and without the sockets around it.
 //
-// - BM_HandlerMux1Echo, BM_HandlerHttpGet: the shared servers/connection.hpp Connection
-//   owns one end of a socketpair. Each iteration the other end sends one request, the
-//   handler runs on_readable(ReadMode::Once) (one recv, parse, answer, one send), and the
-//   other end reads the whole reply. So the figure is four syscalls plus the handler's own
-//   work: what a server pays per request once a wait has said the socket is readable.
+// - BM_HandlerMux1Echo/read:MODE, BM_HandlerHttpGet: the shared servers/connection.hpp
+//   Connection owns one end of a socketpair. Each iteration the other end sends one request,
+//   the handler runs on_readable (recv, parse, answer, send), and the other end reads the
+//   whole reply. So the figure is the syscalls plus the handler's own work: what a server
+//   pays per request once a wait has said the socket is readable. MODE is how the model
+//   reads: lt_once (one recv per report, level-triggered epoll, poll, select; HTTP too),
+//   et_short (edge-triggered, until a short read: epoll-et's default) or et_eagain
+//   (edge-triggered, until EAGAIN: --et-drain eagain). et_eagain makes one more recv per
+//   request, the one that fails with EAGAIN: four syscalls against three.
 // - BM_ParseMux1Frame, BM_ParseHttpRequest: the shared parse function on a request already
 //   in memory, plus formatting the reply header. No syscall, no handler: the pure compute
 //   part of the figures above.
@@ -45,7 +49,7 @@ size_t http_reply_len() {
 }
 
 void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint8_t>& request,
-                 size_t reply_len) {
+                 size_t reply_len, ReadMode mode) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
         state.SkipWithError(fmt::format("socketpair: {}", std::strerror(errno)).c_str());
@@ -61,7 +65,7 @@ void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint
         Connection connection(pair[0], server);  // closes pair[0]
         for (auto _ : state) {
             error = send_request(pair[1], request);
-            if (error.empty() && connection.on_readable(ReadMode::Once) != Next::Keep)
+            if (error.empty() && connection.on_readable(mode) != Next::Keep)
                 error = "handler closed the connection";
             if (error.empty()) error = read_reply(pair[1], reply.data(), reply.size());
             if (!error.empty()) {
@@ -77,14 +81,15 @@ void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint
                                 .c_str());
 }
 
+template <ReadMode kMode>
 void BM_HandlerMux1Echo(benchmark::State& state) {
     run_handler(state, Protocol::Mux1, mux1_echo_request(kEchoPayload, kTag),
-                mux1::kHeaderSize + kEchoPayload);
+                mux1::kHeaderSize + kEchoPayload, kMode);
 }
 
 void BM_HandlerHttpGet(benchmark::State& state) {
     std::vector<uint8_t> request(kHttpRequest.begin(), kHttpRequest.end());
-    run_handler(state, Protocol::Http, request, http_reply_len());
+    run_handler(state, Protocol::Http, request, http_reply_len(), ReadMode::Once);
 }
 
 void BM_ParseMux1Frame(benchmark::State& state) {
@@ -114,7 +119,9 @@ void BM_ParseHttpRequest(benchmark::State& state) {
     }
 }
 
-BENCHMARK(BM_HandlerMux1Echo);
+BENCHMARK(BM_HandlerMux1Echo<ReadMode::Once>)->Name("BM_HandlerMux1Echo/read:lt_once");
+BENCHMARK(BM_HandlerMux1Echo<ReadMode::UntilShort>)->Name("BM_HandlerMux1Echo/read:et_short");
+BENCHMARK(BM_HandlerMux1Echo<ReadMode::UntilRetry>)->Name("BM_HandlerMux1Echo/read:et_eagain");
 BENCHMARK(BM_HandlerHttpGet);
 BENCHMARK(BM_ParseMux1Frame);
 BENCHMARK(BM_ParseHttpRequest);
