@@ -60,15 +60,29 @@ Accepted Server::accept_client(bool nonblocking) {
     return {AcceptStatus::Retry};
 }
 
+namespace {
+int64_t clock_ns(clockid_t clock) {
+    timespec t{};
+    clock_gettime(clock, &t);
+    return t.tv_sec * 1'000'000'000LL + t.tv_nsec;
+}
+}  // namespace
+
 void burn_cpu_us(uint32_t work_us) {
     if (work_us == 0) return;
-    timespec start{}, now{};
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    // The budget is this thread's CPU time, so a burn that is preempted goes on until it
+    // has had its share of the CPU. Reading the thread's CPU clock is a system call, so the
+    // spin itself watches the monotonic clock (vDSO, user time): spinning d ns of wall time
+    // uses at most d ns of CPU, and the CPU clock is read again only after each spin. Not
+    // preempted, that is two reads of the CPU clock per burn.
     const int64_t budget_ns = int64_t{work_us} * 1000;
-    do {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    } while ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) <
-             budget_ns);
+    const int64_t cpu_end_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) + budget_ns;
+    for (int64_t cpu_left_ns = budget_ns; cpu_left_ns > 0;
+         cpu_left_ns = cpu_end_ns - clock_ns(CLOCK_THREAD_CPUTIME_ID)) {
+        const int64_t spin_end_ns = clock_ns(CLOCK_MONOTONIC) + cpu_left_ns;
+        while (clock_ns(CLOCK_MONOTONIC) < spin_end_ns) {
+        }
+    }
 }
 
 }  // namespace mux

@@ -100,7 +100,8 @@ class Server {
     int reserve_fd_;  // a spare fd, released to shed a connection when at the fd limit
 };
 
-// Busy-waits work_us microseconds on the monotonic clock: the request's CPU cost.
+// Spins until this thread has used work_us microseconds of CPU time (not wall-clock time,
+// which a preempted thread would count without working): the request's CPU cost.
 void burn_cpu_us(uint32_t work_us);
 
 }  // namespace mux
