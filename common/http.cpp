@@ -60,6 +60,8 @@ bool parse_u64(std::string_view s, uint64_t* out) {
 }
 
 struct HeaderEffects {
+    std::span<HeaderField> fields;  // where to list the fields, if anywhere
+    size_t field_count = 0;
     bool saw_close = false;
     bool saw_keep_alive = false;
     bool has_content_length = false;
@@ -88,6 +90,8 @@ bool parse_headers(std::string_view rest, HeaderEffects* fx) {
         std::string_view value = trim(line.substr(colon + 1));
         for (char c : value)
             if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return false;
+        if (fx->field_count < fx->fields.size()) fx->fields[fx->field_count] = {name, value};
+        ++fx->field_count;
         if (iequals(name, "connection")) {
             // A comma-separated token list, e.g. "keep-alive, Upgrade".
             while (!value.empty()) {
@@ -120,6 +124,12 @@ bool keep_alive_for(int minor_version, const HeaderEffects& fx) {
 }  // namespace
 
 ssize_t parse_request(const char* buf, size_t len, Request* request) {
+    size_t field_count = 0;
+    return parse_request(buf, len, request, {}, &field_count);
+}
+
+ssize_t parse_request(const char* buf, size_t len, Request* out, std::span<HeaderField> fields,
+                      size_t* field_count) {
     ssize_t head_len = find_head_end(buf, len);
     if (head_len < 0) {
         // Refuse a request line that is already wrong without waiting for the whole head.
@@ -134,18 +144,22 @@ ssize_t parse_request(const char* buf, size_t len, Request* request) {
     if (sp1 == std::string_view::npos || sp1 == 0) return kMalformed;
     size_t sp2 = line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return kMalformed;
-    request->method = line.substr(0, sp1);
-    for (char c : request->method)
+    Request request;
+    request.method = line.substr(0, sp1);
+    for (char c : request.method)
         if (!is_token_char(c)) return kMalformed;
-    request->target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    for (char c : request->target)
+    request.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    for (char c : request.target)
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return kMalformed;
-    if (!parse_version(line.substr(sp2 + 1), &request->minor_version)) return kMalformed;
+    if (!parse_version(line.substr(sp2 + 1), &request.minor_version)) return kMalformed;
 
     HeaderEffects fx;
+    fx.fields = fields;
     if (!parse_headers(rest, &fx)) return kMalformed;
-    request->keep_alive = keep_alive_for(request->minor_version, fx);
-    request->has_body = fx.has_transfer_encoding || fx.content_length > 0;
+    request.keep_alive = keep_alive_for(request.minor_version, fx);
+    request.has_body = fx.has_transfer_encoding || fx.content_length > 0;
+    *out = request;
+    *field_count = fx.field_count;
     return head_len;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace mux::http {
@@ -29,7 +30,21 @@ struct Request {
 };
 
 // Returns the length of the request head (which is the whole request: bodies are refused).
+// *request is written only when a length is returned.
 ssize_t parse_request(const char* buf, size_t len, Request* request);
+
+// A header field as the head carries it: the name as sent, the value without the spaces and
+// tabs around it. Both point into the caller's buffer.
+struct HeaderField {
+    std::string_view name;
+    std::string_view value;
+};
+
+// parse_request that also lists the header fields, in order, into fields (as many as fit)
+// and sets *field_count to how many the head has. For tests and the fuzzers: the server
+// needs only what Request holds.
+ssize_t parse_request(const char* buf, size_t len, Request* request, std::span<HeaderField> fields,
+                      size_t* field_count);
 
 // ---- Responses: what a client (muxload, the tests, a fuzzer) reads back.
 //

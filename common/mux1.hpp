@@ -42,7 +42,10 @@ inline constexpr ssize_t kTooLarge = -3;  // payload_len or reply_len over max_p
 
 // Parses one frame at the start of buf. On success fills *header and returns
 // kHeaderSize + payload_len. The length check needs only the header, so an oversized
-// frame is refused before any of its payload has to be buffered.
+// frame is refused before any of its payload has to be buffered. Once a whole header with
+// the right magic is there, *header is filled whatever the result (a refusal carries the
+// request's tag; an incomplete frame says how long it will be); before that, or for the
+// wrong magic, *header is left alone.
 ssize_t parse_frame(const uint8_t* buf, size_t len, uint32_t max_payload, Header* header);
 
 // Byte i of a GEN reply: a pattern that depends on the tag so a reply delivered to the
