@@ -68,7 +68,8 @@ struct HeaderEffects {
     uint64_t content_length = 0;
     bool has_transfer_encoding = false;
     bool chunked_last = false;  // the last Transfer-Encoding coding is chunked
-    bool conflicting_lengths = false;
+    bool repeated_length = false;      // a second Content-Length
+    bool conflicting_lengths = false;  // ... with another value
 };
 
 // The last token of a comma-separated list, trimmed.
@@ -103,8 +104,11 @@ bool parse_headers(std::string_view rest, HeaderEffects* fx) {
                 value.remove_prefix(comma + 1);
             }
         } else if (iequals(name, "content-length")) {
+            // Recorded, not refused here: a request refuses any second one, a response only
+            // one that differs (see parse_request and parse_response).
             uint64_t n = 0;
             if (!parse_u64(value, &n)) return false;
+            if (fx->has_content_length) fx->repeated_length = true;
             if (fx->has_content_length && n != fx->content_length) fx->conflicting_lengths = true;
             fx->content_length = n;
             fx->has_content_length = true;
@@ -148,7 +152,10 @@ ssize_t parse_request(const char* buf, size_t len, Request* out, std::span<Heade
     request.method = line.substr(0, sp1);
     for (char c : request.method)
         if (!is_token_char(c)) return kMalformed;
+    // Origin form only ("/path?query"): what clients send an origin server. The absolute form
+    // is for proxies and "*" for OPTIONS, and a target that is neither is no target at all.
     request.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (request.target.front() != '/') return kMalformed;
     for (char c : request.target)
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return kMalformed;
     if (!parse_version(line.substr(sp2 + 1), &request.minor_version)) return kMalformed;
@@ -156,6 +163,9 @@ ssize_t parse_request(const char* buf, size_t len, Request* out, std::span<Heade
     HeaderEffects fx;
     fx.fields = fields;
     if (!parse_headers(rest, &fx)) return kMalformed;
+    // A second Content-Length is refused even when equal, as RFC 9112 6.3 lets a recipient
+    // do: two lengths are how a request is smuggled past a proxy that reads the other.
+    if (fx.repeated_length) return kMalformed;
     request.keep_alive = keep_alive_for(request.minor_version, fx);
     request.has_body = fx.has_transfer_encoding || fx.content_length > 0;
     *out = request;
