@@ -53,7 +53,30 @@ int merge_folders(const std::vector<std::string>& folders, const std::string& ou
         fmt::print(stderr, "merge: {}\n", error);
         return 2;
     }
-    mux::sweep::write_results(out, *merged);
+    // Written beside OUT and renamed into place once it reads back, so a failure (a full disk,
+    // a value that cannot be written) leaves no half-written run for a later check to trust.
+    fs::path target(out);
+    if (!target.has_filename()) target = target.parent_path();  // "dir/" names "dir"
+    fs::path staging = target.string() + ".partial";
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    std::string why;
+    try {
+        mux::sweep::write_results(staging, *merged);
+        if (!mux::sweep::read_results(staging, &error))
+            why = "the merged run does not read back: " + error;
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    if (why.empty()) {
+        fs::rename(staging, target, ec);  // an empty OUT is replaced; a non-empty one refuses
+        if (ec) why = fmt::format("cannot move the merged run into {}: {}", out, ec.message());
+    }
+    if (!why.empty()) {
+        fs::remove_all(staging, ec);
+        fmt::print(stderr, "merge: {}\n", why);
+        return 2;
+    }
     fmt::print("{}: {} runs, {} repeats\n", (fs::path(out) / "results.json").string(), runs.size(),
                (*merged)["plan"]["repeats"].get<int>());
     return 0;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "gbench_export.hpp"
+#include "results_validation.hpp"
 
 namespace mux::sweep {
 
@@ -181,23 +182,8 @@ std::optional<nlohmann::json> read_results(const std::filesystem::path& path, st
         *error = fmt::format("{}: cannot open (is it a muxbench results folder?)", file.string());
         return std::nullopt;
     }
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        *error = fmt::format("{}: not valid JSON", file.string());
-        return std::nullopt;
-    }
-    std::string schema = j.value("schema", "(none)");
-    if (schema != kResultsSchema && schema != kResultsSchema1) {
-        *error = fmt::format("{}: schema is '{}', this muxbench reads '{}' and '{}'", file.string(),
-                             schema, kResultsSchema, kResultsSchema1);
-        return std::nullopt;
-    }
-    for (const char* key : {"environment", "plan", "points", "summary"})
-        if (!j.contains(key)) {
-            *error = fmt::format("{}: missing '{}'", file.string(), key);
-            return std::nullopt;
-        }
-    if (schema == kResultsSchema1) upgrade_from_schema_1(j);
+    auto j = parse_results(in, file.string(), error);
+    if (j && j->value("schema", "") == kResultsSchema1) upgrade_from_schema_1(*j);
     return j;
 }
 

@@ -40,7 +40,9 @@ void write_results(const std::filesystem::path& dir, const nlohmann::json& resul
 void upgrade_from_schema_1(nlohmann::json& results);
 
 // Reads DIR/results.json (or a results.json path), in schema 2 or 1 (upgraded as above).
-// nullopt with *error on anything wrong: missing file, bad JSON, another schema.
+// nullopt with *error, one line naming the file and the field, on anything wrong: missing
+// file, bad JSON, an unknown schema, a field of the wrong type, a number out of range for its
+// kind (results_validation.hpp).
 std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error);
 
 // Runs of one plan taken in turns (A1 B1 A2 B2 ...) as one run per side: points
