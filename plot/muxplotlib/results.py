@@ -1,10 +1,11 @@
 """Reading a results folder: results.json in schema muxbench-results/2 or /1 (results/README.md).
 
 Everything a chart needs comes from the summary entries; points are only counted. The
-reader refuses a wrong schema or a malformed entry with one line naming the file and the
-key, and tolerates every metric being absent, since a refused point has none and an older
-run may lack the newer ones. Schema 1's syscalls_per_request counted only the read and
-write families: it is read as io_calls_per_request, as muxbench reads it.
+reader refuses a wrong schema, a malformed entry or a number that cannot be a figure
+(validation.py) with one line naming the file and the key, and tolerates every metric being
+absent, since a refused point has none and an older run may lack the newer ones. Schema 1's
+syscalls_per_request counted only the read and write families: it is read as
+io_calls_per_request, as muxbench reads it.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import math
 import os
 from dataclasses import dataclass, field
 
-SCHEMA = "muxbench-results/2"
+from . import validation
+
+SCHEMAS = validation.SCHEMAS
 SCHEMA_1 = "muxbench-results/1"
 # What a schema 1 metric is called in schema 2.
 SCHEMA_1_RENAMED = {"syscalls_per_request": "io_calls_per_request"}
@@ -175,9 +178,10 @@ class Run:
         data = load_json(self.path)
         c = _Checker(self.path)
         schema = data.get("schema")
-        if schema not in (SCHEMA, SCHEMA_1):
-            shown = "missing" if schema is None else f"'{schema}'"
-            raise ResultsError(f"{self.path}: schema is {shown}; this muxplot reads '{SCHEMA}' and '{SCHEMA_1}'")
+        if schema not in SCHEMAS:
+            shown = "missing" if schema is None else f"'{schema}'" if isinstance(schema, str) else validation.brief(schema)
+            readable = " or ".join(f"'{s}'" for s in SCHEMAS)
+            raise ResultsError(f"{self.path}: schema is {shown}; this muxplot reads only {readable}")
         self.schema = schema
         self.env = c.get(data, "environment", dict, "top level", required=False, default={})
         self.plan = c.get(data, "plan", dict, "top level", required=False, default={})
@@ -187,6 +191,10 @@ class Run:
         summary = c.get(data, "summary", list, "top level")
         renamed = SCHEMA_1_RENAMED if schema == SCHEMA_1 else {}
         self.entries = [_read_entry(c, raw, i, renamed) for i, raw in enumerate(summary)]
+        try:
+            validation.check_document(data)
+        except validation.Problem as e:
+            raise ResultsError(f"{self.path}: {e}") from None
         self.name = os.path.basename(os.path.normpath(folder))
 
     def scenario(self, scenario: str) -> list:
@@ -219,9 +227,9 @@ def load_json(path: str) -> dict:
         raise ResultsError(f"{path}: no such file ({folder} is not a muxbench results folder)")
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ResultsError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+            data = validation.loads(f.read())
+    except validation.Problem as e:
+        raise ResultsError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ResultsError(f"{path}: cannot read: {e}") from None
     if not isinstance(data, dict):

@@ -278,7 +278,8 @@ class FailureTest(TempDirCase):
 
     def test_wrong_schema_version(self):
         self.assert_fails(self.write("v3", {"schema": "muxbench-results/3", "summary": []}),
-                          "schema is 'muxbench-results/3'", "reads 'muxbench-results/2' and 'muxbench-results/1'")
+                          "schema is 'muxbench-results/3'",
+                          "reads only 'muxbench-results/1' or 'muxbench-results/2'")
 
     def test_missing_schema(self):
         self.assert_fails(self.write("noschema", {"summary": []}), "schema is missing")
@@ -298,6 +299,94 @@ class FailureTest(TempDirCase):
         r = muxplot()
         self.assertEqual(r.returncode, 2)
         self.assertIn("give either RESULTS_DIR or --compare BASE_DIR NEW_DIR", r.stderr)
+
+
+class HostileFilesTest(TempDirCase):
+    """tests/hostile_results/cases.json, the cases muxbench check and merge are tested with
+    (tests/hostile_results_test.cpp): each exits 2 with one line naming the file and the field,
+    and nothing is written."""
+
+    CASES = os.path.join(os.path.dirname(PLOT), "tests", "hostile_results")
+
+    @classmethod
+    def make(cls, case):
+        if "text" in case:
+            return case["text"]
+        if "text_repeated" in case:
+            return case["text_repeated"][0] * case["text_repeated"][1]
+        with open(os.path.join(cls.CASES, case["base"]), encoding="utf-8") as f:
+            text = f.read()
+        if "replace" in case:
+            old, new = case["replace"]
+            assert old in text, case["name"]
+            return text.replace(old, new, 1)
+        return text[:text.index(case["truncate_after"]) + len(case["truncate_after"])]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        with open(os.path.join(cls.CASES, "cases.json"), encoding="utf-8") as f:
+            cls.cases = json.load(f)["cases"]
+        cls.good = os.path.join(cls.tmp, "good")
+        os.makedirs(cls.good)
+        shutil.copy(os.path.join(cls.CASES, "base.json"), os.path.join(cls.good, "results.json"))
+
+    def folder(self, case):
+        folder = os.path.join(self.tmp, case["name"])
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "results.json"), "w", encoding="utf-8") as f:
+            f.write(self.make(case))
+        return folder
+
+    def assert_refused(self, code, stderr, folder, case):
+        self.assertEqual(code, 2, stderr)
+        self.assertNotIn("Traceback", stderr)
+        lines = stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, stderr)
+        self.assertIn(os.path.join(folder, "results.json"), lines[0])
+        for fragment in case["expect"]:
+            self.assertIn(fragment, lines[0])
+
+    def run_in_process(self, *args):
+        import contextlib
+        import io
+        from muxplotlib.cli import main
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(list(args))
+        return code, err.getvalue()
+
+    def test_each_case_is_refused_in_single_and_compare_mode(self):
+        for case in self.cases:
+            folder = self.folder(case)
+            out = os.path.join(self.tmp, case["name"] + "-out")
+            for mode, args in (("single", [folder]), ("compare as base", ["--compare", folder, self.good]),
+                               ("compare as new", ["--compare", self.good, folder])):
+                with self.subTest(case=case["name"], mode=mode):
+                    self.assert_refused(*self.run_in_process(*args, "--out", out), folder, case)
+                    self.assertFalse(os.path.exists(out))
+                    self.assertEqual(os.listdir(folder), ["results.json"])
+
+    def test_the_command_refuses_them_too(self):
+        # The same through plot/muxplot, for a few cases (each start costs a matplotlib import).
+        for case in self.cases:
+            if case["name"] not in ("truncated", "nan", "repeat_1e30", "nested_too_deep"):
+                continue
+            with self.subTest(case=case["name"]):
+                folder, out = self.folder(case), os.path.join(self.tmp, case["name"] + "-cli")
+                r = muxplot(folder, "--out", out)
+                self.assert_refused(r.returncode, r.stderr, folder, case)
+                self.assertFalse(os.path.exists(out))
+
+    def test_both_schemas_are_drawn(self):
+        for name in ("base.json", "base_v2.json"):
+            with self.subTest(schema=name):
+                folder = os.path.join(self.tmp, "ok-" + name)
+                os.makedirs(folder)
+                shutil.copy(os.path.join(self.CASES, name), os.path.join(folder, "results.json"))
+                r = muxplot(folder)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertTrue(os.path.exists(os.path.join(folder, "report.html")))
 
 
 class UnusualShapesTest(TempDirCase):
