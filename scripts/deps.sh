@@ -13,6 +13,8 @@ packages=(
   # tools the tests and peer comparisons drive (Google Benchmark's compare.py reads our
   # gbench.json export in a test; it needs scipy)
   curl wrk procps util-linux libbenchmark-tools python3-scipy
+  # scripts/fuzz.sh: clang's libFuzzer, and nodejs/http-parser as the HTTP second opinion
+  clang libclang-rt-14-dev libhttp-parser-dev
 )
 if [[ "${MUXBENCH_PEERS:-0}" == 1 ]]; then
   packages+=(nginx-light sockperf nghttp2-client hyperfine time)
