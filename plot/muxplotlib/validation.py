@@ -97,14 +97,29 @@ def check_number(v, kind: Kind, path: str):
         raise Problem(f"{shown(path)}: {brief(v)} is not a whole number, as a {kind.what} must be")
 
 
+def is_text(s: str) -> bool:
+    # Python's json reads a lone surrogate ("\ud800") into a str that cannot be written out as
+    # UTF-8; the C++ reader refuses it while parsing.
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def check_numbers(value, path="", kind=COUNT, kind_named=False, depth=0):
-    """Every number sane for its kind; a key that names a kind holds numbers (or null)."""
+    """Every number sane for its kind; a key that names a kind holds numbers (or null); every
+    string is text."""
     if depth > MAX_DEPTH:
         raise Problem(f"{shown(path)}: nested deeper than {MAX_DEPTH} levels, which no results file is")
+    if isinstance(value, str) and not is_text(value):
+        raise Problem(f"{shown(path)}: {brief(value)} holds a lone surrogate: not text")
     if is_number(value):
         check_number(value, kind, path)
     elif isinstance(value, dict):
         for key, child in value.items():
+            if not is_text(key):
+                raise Problem(f"{shown(path)}: the key {brief(key)} holds a lone surrogate: not text")
             named = kind_of_key(key)
             check_numbers(child, key_path(path, key), named or kind, bool(named) or kind_named, depth + 1)
     elif isinstance(value, list):
