@@ -28,6 +28,7 @@ from .style import (X_LABELS, environment_facts, environment_line, fmt_x, model_
 matplotlib.rcParams.update({
     "svg.fonttype": "none",  # text stays text: searchable, and the report's SVGs stay small
     "svg.hashsalt": "muxplot",  # stable ids, so redrawing the same data gives the same file
+    "text.parse_math": False,  # names come from results files: "$\frac{$" is text, not TeX to fail on
     "font.size": 10,
     "axes.grid": True,
     "grid.alpha": 0.3,

@@ -378,6 +378,20 @@ class HostileFilesTest(TempDirCase):
                 self.assert_refused(r.returncode, r.stderr, folder, case)
                 self.assertFalse(os.path.exists(out))
 
+    def test_names_that_look_like_tex_are_drawn_as_text(self):
+        # matplotlib parses "$...$" as TeX and died half-way through a chart on "$\\frac{$".
+        folder = os.path.join(self.tmp, "tex")
+        os.makedirs(folder)
+        with open(os.path.join(self.CASES, "base.json"), encoding="utf-8") as f:
+            text = f.read().replace('"model": "poll"', '"model": "p$\\\\frac{$ll"')
+        with open(os.path.join(folder, "results.json"), "w", encoding="utf-8") as f:
+            f.write(text.replace('"cpu_model": "Fixture CPU"', '"cpu_model": "a$^$b"'))
+        r = muxplot(folder)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        svg = self.read(folder, "throughput_vs_conns.svg")
+        self.assertIn("p$\\frac{$ll", svg)
+        self.assertIn("(a$^$b)", svg)
+
     def test_both_schemas_are_drawn(self):
         for name in ("base.json", "base_v2.json"):
             with self.subTest(schema=name):
