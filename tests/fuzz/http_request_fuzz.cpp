@@ -49,6 +49,23 @@ namespace {
     "whole_field_names",
 };
 
+// Where ours refuses what http-parser takes. The check runs one way (what it rejects we must
+// not serve), so these need no handling; they are listed so that no one mistakes them for bugs.
+//   - versions: only HTTP/1.0 and 1.1; http-parser reads any digits, and a bare "GET /" as 0.9.
+//   - crlf_only: lines end in CRLF (docs/protocol.md); http-parser also takes a bare LF.
+//   - single_spaces: one space between method, target and version (RFC 9112 3); http-parser
+//     skips runs of them.
+//   - origin_form_only: "/path" targets only; http-parser also takes absolute form and "*".
+//   - no_obs_fold: a line starting with a space continues nothing (RFC 9112 5.2 lets a server
+//     refuse it); http-parser folds it into the field before.
+//   - field_names_are_tokens: "Name : v" is refused (RFC 9112 5.1 says a server MUST); the
+//     lenient http-parser build takes spaces in names.
+//   - no_leading_blank_lines: a request starts with its request line; http-parser skips blank
+//     lines before it.
+//   - head_limit: 8 KiB of head (431 beyond); http-parser allows 80 KiB.
+//   - methods: any token parses, but only GET and HEAD are served (405 otherwise); http-parser
+//     knows a fixed table, and misreads some unknown ones ("PUX" as PUT).
+
 using FieldList = std::vector<std::pair<std::string, std::string>>;
 
 struct Parsed {
