@@ -187,6 +187,9 @@ constexpr Kind kConnections{"connection count", 0, 1e9, true};
 // unserved_connections and the like: a median over repeats may fall between whole numbers.
 constexpr Kind kConnectionFigure{"connection count", 0, 1e9, false};
 constexpr Kind kCores{"core count", 0, 1e6, true};
+// muxload's random seed: any 64-bit value, a name and not a quantity. Read back as a double it
+// may round, which costs nothing (a run is reproduced from muxload's own JSON, not from here).
+constexpr Kind kSeed{"64-bit seed", 0, 18446744073709551615.0, true};
 constexpr Kind kRate{"rate per second", 0, 1e12, false};
 constexpr Kind kPerRequest{"cost per request", 0, 1e12, false};
 // A difference of two memory readings over the connections: noise can make it negative.
@@ -211,6 +214,7 @@ const Kind* kind_of_key(std::string_view key) {
     if (key == "repeat" || key == "repeats" || key == "repeats_ok") return &kRepeat;
     if (key == "conns" || key == "active" || ends_with(key, "_conns")) return &kConnections;
     if (key == "online_cores") return &kCores;
+    if (key == "seed") return &kSeed;
     if (key == "percent") return &kPercent;
     if (key.substr(0, 4) == "sum_") return &kSum;
     static constexpr std::array<std::pair<std::string_view, const Kind*>, 11> kSuffixes = {{
