@@ -33,6 +33,7 @@ SUM = Kind("sum", 0, 1e300)  # sum_squares, sum_ns: statistics, never read into 
 REPEAT = Kind("repeat index or count", 0, 1e6, whole=True)
 CONNECTIONS = Kind("connection count", 0, 1e9, whole=True)
 CORES = Kind("core count", 0, 1e6, whole=True)
+SEED = Kind("64-bit seed", 0, 2**64 - 1, whole=True)  # muxload's seed: a name, not a count
 # Longest suffix first; a key matching none takes its parent's kind.
 SUFFIXES = (
     ("_per_s", Kind("rate per second", 0, 1e12)),
@@ -58,6 +59,8 @@ def kind_of_key(key: str):
         return CONNECTIONS
     if key == "online_cores":
         return CORES
+    if key == "seed":
+        return SEED
     if key == "percent":
         return PERCENT
     if key.startswith("sum_"):
