@@ -38,6 +38,20 @@ TEST(SweepPlan, ExpandsScenariosXValuesRepeatsAndModels) {
     EXPECT_EQ(points[8].scenario, "active");
 }
 
+TEST(SweepPlan, EachRepeatRotatesTheModelOrder) {
+    Plan plan = small_plan();
+    plan.scenarios = {"active"};
+    plan.conns = {1};
+    plan.repeats = 3;
+    auto points = expand_plan(plan, {"select", "epoll-et", "fork"});
+    std::vector<std::string> order;
+    for (const auto& p : points) order.push_back(p.model);
+    // The model that ran last in one repeat (and whose teardown the next point inherits)
+    // is a different one in every repeat.
+    EXPECT_EQ(order, (std::vector<std::string>{"select", "epoll-et", "fork", "epoll-et", "fork",
+                                               "select", "fork", "select", "epoll-et"}));
+}
+
 TEST(SweepPlan, IdleScenarioAddsIdleToActiveConnections) {
     auto points = expand_plan(small_plan(), {"poll"});
     std::vector<Point> idle;

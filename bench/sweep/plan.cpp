@@ -70,9 +70,12 @@ std::vector<Point> expand_plan(const Plan& plan, const std::vector<std::string>&
     for (int repeat = 0; repeat < plan.repeats; ++repeat)
         for (const std::string& scenario : plan.scenarios)
             for (const Point& base : scenario_points(plan, scenario))
-                for (const std::string& model : models) {
+                // Each repeat starts one model later, so what a point leaves behind (TIME_WAIT
+                // sockets, a fork server's teardown) lands on a different model each time and
+                // shows in the spread of the repeats instead of in one model's median.
+                for (size_t k = 0; k < models.size(); ++k) {
                     Point p = base;
-                    p.model = model;
+                    p.model = models[(k + size_t(repeat)) % models.size()];
                     p.repeat = repeat;
                     out.push_back(p);
                 }

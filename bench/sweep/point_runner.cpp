@@ -11,6 +11,7 @@
 
 #include "server_cost.hpp"
 #include "subprocess.hpp"
+#include "window_environment.hpp"
 
 namespace mux::sweep {
 
@@ -115,6 +116,10 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         return ms.count() > 0 ? ms : milliseconds(0);
     };
 
+    // The previous point's server is gone with its cgroup; its connections may not be yet.
+    nlohmann::json conditions = {{"before", settle_sockets()}};
+    WindowEnvironment window_environment(plan.server_cpus, plan.client_cpus);
+
     // Declared before the server so that it outlives it: whatever the server leaves behind
     // is killed with the run's cgroup.
     ServerCostProbe probe;
@@ -148,10 +153,12 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         if (event == "measure_start") {
             measure_started = Clock::now();
             start_sample_s = probe.mark_start();
+            window_environment.mark_start();
             window_started = true;
         } else if (event == "measure_end") {
             measure_ended = Clock::now();
             end_sample_s = probe.mark_end();
+            window_environment.mark_end();
             window_ended = window_started;
             memory_sample_s = probe.sample_memory();
             loadgen.close_stdin();  // muxload held its connections open until now
@@ -166,6 +173,9 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     result["server_stats"] = stats.is_object() ? stats : nlohmann::json();
     result["server_exit_status"] = server_status;
     result["server_rusage_total"] = rusage_json(server.usage());
+
+    conditions["window"] = window_environment.to_json();
+    result["conditions"] = std::move(conditions);
 
     std::string cgroup_error;
     if (!probe.cgroup().remove(&cgroup_error)) fmt::print(stderr, "sweep: {}\n", cgroup_error);

@@ -1,7 +1,10 @@
 #include "sweep_command.hpp"
 
+#include <sched.h>
 #include <sys/resource.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
@@ -107,6 +110,18 @@ int run_sweep(const SweepOptions& options) {
     Plan plan = options.plan;
     std::vector<std::string> models = plan.models.empty() ? model_names() : plan.models;
     plan.models = models;
+
+    // The driver samples at the window's edges: keep it off the server's CPUs, where it would
+    // take turns with the server it measures. (environment.cpu_affinity records where it ran.)
+    if (!plan.client_cpus.empty()) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int cpu : plan.client_cpus)
+            if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            fmt::print(stderr, "sweep: cannot pin the driver to the client CPUs: {}\n",
+                       std::strerror(errno));
+    }
 
     rlimit fd_limit{};
     getrlimit(RLIMIT_NOFILE, &fd_limit);
