@@ -22,7 +22,7 @@ int export_gbench(const std::string& folder, std::string out) {
     }
     if (out.empty()) out = (std::filesystem::path(folder) / "gbench.json").string();
     std::ofstream file(out);
-    file << mux::sweep::gbench_json(*results).dump(1) << "\n";
+    file << mux::sweep::gbench_json(*results).dump() << "\n";
     if (!file) {
         fmt::print(stderr, "export: cannot write {}\n", out);
         return 1;

@@ -210,6 +210,33 @@ TEST(SweepResults, SummaryKeepsMedianMinMaxOverRepeats) {
     EXPECT_EQ(summary[0]["repeats"], 3);
 }
 
+TEST(SweepResults, OnlyOkRepeatsAreSummarised) {
+    // Fork at 10k idle once failed all three repeats, and their 3.33 requests/s were ranked.
+    nlohmann::json points = nlohmann::json::array();
+    auto point = [](double x, const char* status, double throughput) {
+        return nlohmann::json{{"scenario", "idle"},
+                              {"model", "fork"},
+                              {"x_name", "idle_conns"},
+                              {"x_value", x},
+                              {"status", status},
+                              {"loadgen", {{"summary", {{"throughput_per_s", throughput}}}}}};
+    };
+    for (double t : {3.0, 4.0}) points.push_back(point(10000, "failed", t));
+    points.push_back(point(1000, "ok", 900.0));
+    points.push_back(point(1000, "failed", 5.0));
+    points.push_back(point(1000, "ok", 1000.0));
+    auto summary = mux::sweep::summarize(points);
+    ASSERT_EQ(summary.size(), 2u);
+    EXPECT_EQ(summary[0]["status"], "failed");
+    EXPECT_EQ(summary[0]["repeats_ok"], 0);
+    EXPECT_FALSE(summary[0]["metrics"].contains("throughput_per_s")) << summary[0].dump();
+    const auto& m = summary[1]["metrics"]["throughput_per_s"];
+    EXPECT_EQ(m["values"], (nlohmann::json{900.0, 1000.0}));
+    EXPECT_EQ(m["median"], 950.0);
+    EXPECT_EQ(summary[1]["repeats_ok"], 2);
+}
+
+
 // --- schema 1, written before the kernel counters, is still read (plot/tests/fixtures/schema1
 // is the full fixture in that schema, active and churn only)
 
@@ -487,4 +514,16 @@ TEST(SweepCgroup, IsGoneAfterTheSweepWasKilled) {
         }
     }
     fs::remove_all(out);
+}
+
+TEST(SweepResults, ResultsAreWrittenCompact) {
+    fs::path dir = fs::temp_directory_path() / ("muxbench-compact-" + std::to_string(getpid()));
+    std::string error;
+    auto results = mux::sweep::read_results(fixture("schema1"), &error);
+    ASSERT_TRUE(results) << error;
+    mux::sweep::write_results(dir, *results);
+    std::ifstream in(dir / "results.json");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(text, results->dump() + "\n");
+    fs::remove_all(dir);
 }

@@ -111,10 +111,13 @@ nlohmann::json summarize(const nlohmann::json& points) {
                 entry["reason"] = p->value("reason", nlohmann::json::object());
                 break;
             }
+        // Only ok repeats are summarised: a failed repeat's figures (a server that died, a ramp
+        // that never finished) describe the failure, not the model.
         nlohmann::json metrics = nlohmann::json::object();
         for (const auto& info : metric_infos()) {
             std::vector<double> values;
             for (const auto* p : members) {
+                if (p->value("status", "") != "ok") continue;
                 auto m = metrics_of(*p);
                 if (m.contains(info.key)) values.push_back(m[info.key].get<double>());
             }
@@ -135,8 +138,9 @@ nlohmann::json summarize(const nlohmann::json& points) {
 
 void write_results(const std::filesystem::path& dir, const nlohmann::json& results) {
     std::filesystem::create_directories(dir);
-    std::ofstream(dir / "results.json") << results.dump(1) << "\n";
-    std::ofstream(dir / "gbench.json") << gbench_json(results).dump(1) << "\n";
+    // Compact: a full plan's histograms indented run to millions of lines. `jq .` indents it.
+    std::ofstream(dir / "results.json") << results.dump() << "\n";
+    std::ofstream(dir / "gbench.json") << gbench_json(results).dump() << "\n";
     std::ofstream csv(dir / "points.csv");
     csv << "scenario,model,x_name,x_value,conns,active,repeat,status,reason,loadgen_bound";
     for (const auto& info : metric_infos()) csv << "," << info.key;
