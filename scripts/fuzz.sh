@@ -7,6 +7,7 @@
 # figures per harness and exits 1 if any harness found a crash, a leak, a timeout or a broken
 # invariant; the input that did it is saved under build-fuzz/findings/ with the command that
 # replays it. Extra arguments after SECONDS go to every harness (e.g. -jobs=2).
+# MUXBENCH_FUZZ_ONLY="NAME ..." runs only the harnesses named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -27,8 +28,14 @@ cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 || { cat "$build/b
 harnesses=()
 for source in tests/fuzz/*_fuzz.cpp; do
   name=$(basename "$source" _fuzz.cpp)
+  # MUXBENCH_FUZZ_ONLY="a b" runs only those harnesses (to re-run one after a fix).
+  [[ -n ${MUXBENCH_FUZZ_ONLY:-} && " $MUXBENCH_FUZZ_ONLY " != *" $name "* ]] && continue
   harnesses+=("$name")
 done
+if ((${#harnesses[@]} == 0)); then
+  echo "fuzz.sh: no harness named '${MUXBENCH_FUZZ_ONLY:-}' in tests/fuzz/" >&2
+  exit 2
+fi
 
 mkdir -p "$build/findings" "$build/logs"
 failed=()
