@@ -73,6 +73,8 @@ std::vector<RequestCase> request_cases() {
     // Found by tests/fuzz/http_request: the start of an option ("Upgrad") hides nothing after it.
     c.push_back(ok("KeepAliveAfterAnOptionsStart",
                    "GET / HTTP/1.0\r\nConnection: Upgrad,keep-alive\r\n\r\n", 0, true));
+    c.push_back(ok("CloseAfterAnUnderscoreElement",
+                   "GET / HTTP/1.1\r\nConnection: x, _y, close\r\n\r\n", 1, false));
     c.push_back(
         ok("CloseInOtherHeaderIgnored", "GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n", 1, true));
     // Differences from http-parser kept on purpose (tests/fuzz/http_request_fuzz.cpp lists them).
