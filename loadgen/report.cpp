@@ -92,6 +92,11 @@ std::string format_table(const nlohmann::json& doc) {
     bool open = s.contains("latency_uncorrected_us");
     out += latency_row(open ? "corrected" : "latency", s.at("latency_us"));
     if (open) out += latency_row("uncorrected", s.at("latency_uncorrected_us"));
+    if (s.value("timeouts_recorded", 0) > 0)
+        out += fmt::format(
+            "  {} requests timed out in the window, counted above at (timeout - start), a "
+            "lower bound\n",
+            s.value("timeouts_recorded", 0));
     if (s.value("unfinished_at_end", 0) > 0)
         out += fmt::format(
             "  {} requests unfinished at the window's end ({} in flight), counted "

@@ -40,16 +40,19 @@ struct Stats {
     Stats(size_t seconds, bool open_loop);
 
     // Measured window only. The latency histograms hold every reply verified inside the
-    // window, and every request still unanswered at its end at (window end - start), a lower
-    // bound (unfinished_at_end counts those).
+    // window, every request that timed out inside it at (timeout - start), and every request
+    // still unanswered at its end at (window end - start): the last two are lower bounds
+    // (timeouts_recorded and unfinished_at_end count them).
     Histogram latency;      // corrected in open loop
     Histogram uncorrected;  // open loop only: from the actual send
     std::vector<Histogram> second_latency;
     std::vector<uint64_t> second_errors;
     std::vector<uint64_t> second_unfinished;
+    std::vector<uint64_t> second_timed_out;
     uint64_t requests = 0;            // replies verified inside the window
     uint64_t latency_sum_ns = 0;      // of those replies (corrected), for Little's law
     uint64_t latency_overflows = 0;   // values above the histogram's range, counted at its top
+    uint64_t timeouts_recorded = 0;   // requests timed out inside the window, in latency
     uint64_t unfinished_at_end = 0;   // in_flight_at_end + backlog_at_end
     uint64_t in_flight_at_end = 0;    // sent, unanswered when the window ended
     uint64_t in_flight_capacity = 0;  // active connections ready x --pipeline

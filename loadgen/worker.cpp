@@ -171,6 +171,7 @@ void Worker::fail(uint32_t index, ErrorKind kind, uint64_t now) {
         abandoned = c.in_flight > 1 ? c.in_flight - 1 : 0;
     count_errors(kind, count, now);
     count_errors(ErrorKind::Abandoned, abandoned, now);
+    if (kind == ErrorKind::Timeout) record_timed_out(c, now);
     close_conn(c);
     stats_.reconnects += 1;
     if (kind == ErrorKind::Connect) {
@@ -574,6 +575,22 @@ void Worker::record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_
     if (options_.open_loop() && was_sent) stats_.uncorrected.record(end - sent_ns);
     stats_.unfinished_at_end += 1;
     (was_sent ? stats_.in_flight_at_end : stats_.backlog_at_end) += 1;
+}
+
+void Worker::record_timed_out(const Conn& c, uint64_t now) {
+    // A request that timed out waited at least this long; left out, a stall longer than
+    // --timeout would read faster than a shorter one. Recorded, like a reply, in the window
+    // when it was detected.
+    if (!in_window(now)) return;
+    for (uint32_t k = 0; k < c.in_flight; ++k) {
+        const InFlight& f = c.ring[(c.ring_head + k) % c.ring.size()];
+        if (f.probe) continue;
+        size_t second = second_of(now);
+        stats_.record_latency(now - f.intended_ns, second);
+        stats_.second_timed_out[second] += 1;
+        if (options_.open_loop()) stats_.uncorrected.record(now - f.sent_ns);
+        stats_.timeouts_recorded += 1;
+    }
 }
 
 void Worker::finish_window() {

@@ -125,6 +125,7 @@ class Worker {
         return size_t((t - times_.window_start_ns) / 1'000'000'000);
     }
     void record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent);
+    void record_timed_out(const Conn& c, uint64_t now);
     void finish_window();
 
     const LoadOptions& options_;

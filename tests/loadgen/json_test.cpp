@@ -67,6 +67,7 @@ TEST(MuxloadJson, HasTheDocumentedShapeAndReadsBackLosslessly) {
                                 "latency_us",
                                 "latency_overflows",
                                 "latency_sum_ns",
+                                "timeouts_recorded",
                                 "unfinished_at_end",
                                 "in_flight_at_end",
                                 "in_flight_capacity",
