@@ -173,6 +173,27 @@ class FreeSlots {
     size_t count_ = 0;
 };
 
+// Open loop: sends every request that is due while a connection slot is free, oldest slot
+// first, until end_ns (the window's end: nothing is sent after it), and returns how many it
+// sent. usable(slot) says whether the slot's connection can still take a request (false
+// drops the slot, and takes nothing from the schedule); send(slot, intended_ns, now_ns)
+// sends one. The clock is read again before each send: every send is a write() (on loopback
+// it also runs the receiver's TCP processing), so one reading for a burst would date its
+// later sends early, hide their self-delay and add it to their uncorrected latency.
+template <typename Clock, typename Usable, typename Send>
+uint32_t send_due_requests(ArrivalSchedule& schedule, FreeSlots& slots, uint64_t end_ns,
+                           Clock clock, Usable usable, Send send) {
+    uint32_t sent = 0;
+    for (uint64_t now = clock(); now < end_ns && !slots.empty() && schedule.due(now);
+         now = clock()) {
+        FreeSlot slot = slots.pop();
+        if (!usable(slot)) continue;
+        send(slot, schedule.take(), now);
+        sent += 1;
+    }
+    return sent;
+}
+
 // A send more than this late by the loadgen's own fault counts as late.
 inline constexpr uint64_t kLateSendNs = 1'000'000;
 // The schedule is "behind" (loadgen-bound) when more than this share of sends were late.

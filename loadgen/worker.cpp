@@ -414,18 +414,16 @@ uint32_t Worker::pick_work_us() {
     return options_.work_us;
 }
 
-uint32_t Worker::dispatch_open_loop(uint64_t now) {
+uint32_t Worker::dispatch_open_loop() {
     uint64_t limit = options_.requests_per_conn;
-    uint32_t sent = 0;
-    while (!free_slots_.empty() && schedule_.due(now)) {
-        FreeSlot slot = free_slots_.pop();
+    auto usable = [&](const FreeSlot& slot) {
         Conn& c = conns_[slot.index];
-        if (c.generation != slot.generation) continue;  // the connection closed since
+        if (c.generation != slot.generation) return false;  // the connection closed since
         c.queued -= 1;
-        if (c.state != State::Open || c.in_flight >= c.ring.size() ||
-            (limit != 0 && c.issued >= limit))
-            continue;
-        uint64_t intended = schedule_.take();
+        return c.state == State::Open && c.in_flight < c.ring.size() &&
+               (limit == 0 || c.issued < limit);
+    };
+    auto send = [&](const FreeSlot& slot, uint64_t intended, uint64_t now) {
         if (in_window(intended)) stats_.offered += 1;
         if (in_window(now)) {
             uint64_t delay = self_send_delay_ns(intended, slot.free_since_ns, now);
@@ -434,11 +432,10 @@ uint32_t Worker::dispatch_open_loop(uint64_t now) {
             if (delay > kLateSendNs) stats_.late_sends += 1;
             stats_.max_send_delay_ns = std::max(stats_.max_send_delay_ns, delay);
         }
-        issue(c, intended, now, /*probe=*/false);
+        issue(conns_[slot.index], intended, now, /*probe=*/false);
         flush(slot.index, now);
-        sent += 1;
-    }
-    return sent;
+    };
+    return send_due_requests(schedule_, free_slots_, times_.window_end_ns, now_ns, usable, send);
 }
 
 void Worker::maintain(uint64_t now) {
@@ -541,7 +538,8 @@ void Worker::run(const RunTimes& times) {
             window_started = true;
             start_usage = thread_usage();
         }
-        uint32_t sent = open_loop ? dispatch_open_loop(now) : 0;
+        uint32_t sent = 0;
+        if (open_loop && (sent = dispatch_open_loop()) > 0) now = now_ns();  // after the sends
         if (now >= next_maintenance_ns_) maintain(now);
         uint64_t until = std::min(next_maintenance_ns_, times.window_end_ns);
         if (!window_started) until = std::min(until, times.window_start_ns);

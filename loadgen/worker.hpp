@@ -114,7 +114,7 @@ class Worker {
     void issue(Conn& c, uint64_t intended_ns, uint64_t now, bool probe);
     void probe(uint32_t index, uint64_t now);
     bool flush(uint32_t index, uint64_t now);
-    uint32_t dispatch_open_loop(uint64_t now);  // returns the requests sent
+    uint32_t dispatch_open_loop();  // returns the requests sent
     void maintain(uint64_t now);
     int wait(uint64_t until_ns);
     uint32_t pick_work_us();

@@ -46,7 +46,8 @@ void expect_clean(const RunOutput& out, uint64_t conns) {
     ASSERT_EQ(out.error, "");
     EXPECT_EQ(out.stats.total_errors(), 0u) << out.doc["errors"].dump();
     EXPECT_GT(out.stats.requests, 0u);
-    EXPECT_EQ(out.stats.latency.count(), out.stats.requests + out.stats.unfinished_at_end);
+    EXPECT_EQ(out.stats.latency.count(),
+              out.stats.requests + out.stats.unfinished_at_end + out.stats.timeouts_recorded);
     EXPECT_EQ(out.stats.connections_at_start, conns);
     EXPECT_TRUE(out.stats.completed);
     for (const auto& reason : out.stats.not_clean_reasons)
@@ -238,7 +239,8 @@ TEST(StallAtTheEnd, OpenLoopRecordsItAndIsNotClean) {
     EXPECT_FALSE(out.doc["summary"]["clean"].get<bool>());
     EXPECT_TRUE(out.stats.completed);  // the ramp and the replies were fine
     EXPECT_EQ(out.exit_code, kExitNotClean);
-    EXPECT_EQ(out.stats.latency.count(), out.stats.requests + out.stats.unfinished_at_end);
+    EXPECT_EQ(out.stats.latency.count(),
+              out.stats.requests + out.stats.unfinished_at_end + out.stats.timeouts_recorded);
     // The last second of the series holds the stall: its requests were unanswered.
     const auto& last = out.doc["timeseries"].back();
     EXPECT_GT(last["unfinished"].get<uint64_t>(), 0u);

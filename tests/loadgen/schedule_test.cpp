@@ -215,6 +215,71 @@ TEST(FreeSlots, EachSlotKeepsTheTimeItBecameFree) {
     EXPECT_TRUE(slots.empty());
 }
 
+TEST(SendDueRequests, EachSendOfABurstIsDatedWhenItIsMade) {
+    // Six requests due 10 us apart (0..50 us), five free slots, and a loop that gets to them
+    // at 50 us; each send (a write) takes 10 us of the fake clock. The k-th send goes out at
+    // 50 + 10k us: that is its send time and its self-delay, not the burst's start.
+    ArrivalSchedule schedule(100'000, Arrival::Uniform, 0, 1);
+    FreeSlots slots(8);
+    for (uint32_t i = 0; i < 5; ++i) slots.push({i, 0, 0});
+    uint64_t clock_ns = 50'000;
+    auto clock = [&] { return clock_ns; };
+    struct Send {
+        uint64_t intended_ns, now_ns;
+    };
+    std::vector<Send> sends;
+    uint32_t sent = send_due_requests(
+        schedule, slots, UINT64_MAX, clock, [](const FreeSlot&) { return true; },
+        [&](const FreeSlot&, uint64_t intended, uint64_t now) {
+            sends.push_back({intended, now});
+            clock_ns += 10'000;  // the write
+        });
+    ASSERT_EQ(sent, 5u);
+    ASSERT_EQ(sends.size(), 5u);
+    for (size_t k = 0; k < sends.size(); ++k) {
+        EXPECT_EQ(sends[k].intended_ns, 10'000 * k);
+        EXPECT_EQ(sends[k].now_ns, 50'000 + 10'000 * k) << k;
+        EXPECT_EQ(self_send_delay_ns(sends[k].intended_ns, 0, sends[k].now_ns), 50'000u) << k;
+    }
+    EXPECT_TRUE(schedule.due(clock_ns));  // the sixth waits for a slot: the server's delay
+}
+
+TEST(SendDueRequests, AStaleSlotTakesNothingFromTheSchedule) {
+    ArrivalSchedule schedule(1'000, Arrival::Uniform, 0, 1);
+    FreeSlots slots(4);
+    slots.push({1, 0, 0});  // its connection closed since
+    slots.push({2, 0, 0});
+    std::vector<uint32_t> used;
+    uint32_t sent = send_due_requests(
+        schedule, slots, UINT64_MAX, [] { return uint64_t{0}; },
+        [](const FreeSlot& s) { return s.index != 1; },
+        [&](const FreeSlot& s, uint64_t intended, uint64_t) {
+            used.push_back(s.index);
+            EXPECT_EQ(intended, 0u);  // the first request went to the live slot
+        });
+    EXPECT_EQ(sent, 1u);
+    EXPECT_EQ(used, std::vector<uint32_t>{2});
+    EXPECT_EQ(schedule.taken(), 1u);
+}
+
+TEST(SendDueRequests, NothingIsSentAtOrAfterTheEnd) {
+    // A burst that runs into the window's end stops there: what is left is the backlog.
+    ArrivalSchedule schedule(100'000, Arrival::Uniform, 0, 1);
+    FreeSlots slots(8);
+    for (uint32_t i = 0; i < 5; ++i) slots.push({i, 0, 0});
+    uint64_t clock_ns = 50'000;
+    std::vector<uint64_t> sent_at;
+    uint32_t sent = send_due_requests(
+        schedule, slots, 70'000, [&] { return clock_ns; }, [](const FreeSlot&) { return true; },
+        [&](const FreeSlot&, uint64_t, uint64_t now) {
+            sent_at.push_back(now);
+            clock_ns += 10'000;
+        });
+    EXPECT_EQ(sent, 2u);
+    EXPECT_EQ(sent_at, (std::vector<uint64_t>{50'000, 60'000}));
+    EXPECT_EQ(slots.size(), 3u);
+}
+
 TEST(FreeSlots, CompactingDropsOnlyStaleEntriesAndKeepsOrder) {
     FreeSlots slots(4);
     // Wrap the ring around its end first.
