@@ -101,7 +101,8 @@ std::vector<std::string> not_clean_reasons(const Stats& s) {
                             "flight, {} never sent), over the allowance of {:.0f}",
                             s.unfinished_at_end, s.in_flight_at_end, s.backlog_at_end, allowance));
     }
-    if (auto ratio = littles_law_ratio(s); ratio && std::fabs(*ratio - 1) > kLittlesLawTolerance)
+    if (auto ratio = littles_law_ratio(s);
+        ratio && s.littles_law_judged && std::fabs(*ratio - 1) > kLittlesLawTolerance)
         reasons.push_back(fmt::format(
             "Little's law off by {}%: mean latency x throughput is "
             "{:.2f} requests in flight, against {} connections x "

@@ -163,6 +163,7 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     s.cpus = affinity_cpus();
     s.connections_wanted = o.conns;
     s.connections_at_start = ready;
+    s.littles_law_judged = !(o.requests_per_conn > 0 && o.pipeline > 1);
     s.completed = ready == o.conns && s.requests > 0;
     judge(&s);
     out.doc = result_json(s, to_json(o), describe_environment());

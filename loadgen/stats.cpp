@@ -53,6 +53,7 @@ std::string Stats::merge(const Stats& o) {
     unfinished_at_end += o.unfinished_at_end;
     in_flight_at_end += o.in_flight_at_end;
     in_flight_capacity += o.in_flight_capacity;
+    littles_law_judged = littles_law_judged && o.littles_law_judged;
     for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
     reconnects += o.reconnects;
     idle_probes_ok += o.idle_probes_ok;
@@ -177,6 +178,7 @@ nlohmann::json summary_json(const Stats& s) {
         {"in_flight_at_end", s.in_flight_at_end},
         {"in_flight_capacity", s.in_flight_capacity},
         {"littles_law_ratio", littles ? nlohmann::json(*littles) : nlohmann::json(nullptr)},
+        {"littles_law_judged", s.littles_law_judged},
         {"errors_total", s.total_errors()},
         {"replies_verified", s.replies_verified},
         {"first_failure", first_failure_json(s.first_failure)},
@@ -338,6 +340,7 @@ std::string stats_from_json(const nlohmann::json& doc, Stats* out) {
         s.unfinished_at_end = optional_value(sum, "unfinished_at_end", uint64_t{0});
         s.in_flight_at_end = optional_value(sum, "in_flight_at_end", uint64_t{0});
         s.in_flight_capacity = optional_value(sum, "in_flight_capacity", uint64_t{0});
+        s.littles_law_judged = optional_value(sum, "littles_law_judged", true);
         s.replies_verified = optional_value(sum, "replies_verified", uint64_t{0});
         if (sum.contains("first_failure"))
             read_first_failure(sum["first_failure"], &s.first_failure);

@@ -56,6 +56,10 @@ struct Stats {
     uint64_t unfinished_at_end = 0;   // in_flight_at_end + backlog_at_end
     uint64_t in_flight_at_end = 0;    // sent, unanswered when the window ended
     uint64_t in_flight_capacity = 0;  // active connections ready x --pipeline
+    // Closed loop: the connections keep in_flight_capacity requests in flight, so Little's
+    // law is judged. Not with --requests-per-conn and --pipeline > 1: each connection's
+    // pipeline then drains before it is replaced, by design.
+    bool littles_law_judged = true;
 
     // Whole run, ramp included: a refused connect during the ramp is still an error.
     std::array<uint64_t, kErrorKinds> errors{};

@@ -72,6 +72,7 @@ TEST(MuxloadJson, HasTheDocumentedShapeAndReadsBackLosslessly) {
                                 "in_flight_at_end",
                                 "in_flight_capacity",
                                 "littles_law_ratio",
+                                "littles_law_judged",
                                 "replies_verified",
                                 "first_failure",
                                 "fairness",

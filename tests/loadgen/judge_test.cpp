@@ -130,6 +130,24 @@ TEST(LittlesLaw, FlagsAClosedLoopRunOffByMoreThanTenPercent) {
     }
 }
 
+TEST(LittlesLaw, IsReportedNotJudgedWhenPipelinesDrainByDesign) {
+    // --requests-per-conn with --pipeline > 1: a connection's pipeline drains before it is
+    // replaced, so its slots are not always full and the ratio has no fixed target.
+    Stats s = closed_run(0.8);
+    s.littles_law_judged = false;
+    judge(&s);
+    EXPECT_TRUE(s.clean()) << s.not_clean_reasons.front();
+    nlohmann::json doc = result_json(s, {}, {});
+    EXPECT_NEAR(doc["summary"]["littles_law_ratio"].get<double>(), 0.8, 1e-9);
+    EXPECT_FALSE(doc["summary"]["littles_law_judged"].get<bool>());
+    Stats back;  // read back, and merged with a judged run: still not judged
+    ASSERT_EQ(stats_from_json(doc, &back), "");
+    EXPECT_FALSE(back.littles_law_judged);
+    Stats judged = closed_run(0.8);
+    ASSERT_EQ(judged.merge(back), "");
+    EXPECT_FALSE(judged.littles_law_judged);
+}
+
 TEST(LittlesLaw, HasNoRatioInOpenLoopOrWithoutReplies) {
     EXPECT_FALSE(littles_law_ratio(open_run()));
     Stats none = closed_run();
