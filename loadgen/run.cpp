@@ -26,6 +26,8 @@ constexpr uint64_t kSpareFds = 32;
 // server is asked to accept at once.
 constexpr uint32_t kMaxInProgress = 512;
 
+}  // namespace
+
 std::vector<WorkerPlan> plan_workers(const LoadOptions& o) {
     std::vector<WorkerPlan> plans(o.threads);
     uint32_t active = o.active_conns(), idle = o.conns - active, first = 0;
@@ -42,8 +44,13 @@ std::vector<WorkerPlan> plan_workers(const LoadOptions& o) {
         p.rate_per_s = o.rate_per_s * p.active / active;
         first += p.active + p.idle;
     }
+    std::vector<uint32_t> active_per_thread;
+    for (const WorkerPlan& p : plans) active_per_thread.push_back(p.active);
+    for (WorkerPlan& p : plans) p.share = arrival_share(active_per_thread, p.index);
     return plans;
 }
+
+namespace {
 
 void sleep_until_ns(uint64_t t) {
     timespec ts{time_t(t / 1'000'000'000), long(t % 1'000'000'000)};

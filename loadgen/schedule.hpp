@@ -41,16 +41,28 @@ class Rng {
 // same again for the same seed.
 uint64_t derive_seed(uint64_t run_seed, uint32_t thread, uint32_t stream);
 
-// Where thread `thread`'s schedule starts. Each thread runs its share of the rate with
-// its own clock; started together, T uniform schedules would put T requests on the same
-// instant every T/R seconds. Thread i starts i/R later, so the merged stream is one
-// request every 1/R.
-uint64_t thread_schedule_start_ns(uint64_t run_start_ns, uint32_t thread, double total_rate_per_s);
+// Which instants of the run's merged uniform stream (one request every 1/R) a thread's
+// schedule takes: `count` of every `of` consecutive instants, from instant `first` of each
+// cycle. Each thread runs its share of the rate with its own clock; started together, T
+// uniform schedules would put T requests on the same instant every T/R seconds. Threads
+// carry rates in proportion to their active connections, so a thread takes as many
+// consecutive instants per cycle as it has connections (all divided by their common
+// divisor): with equal shares thread i takes instant i of every T, and with 3 connections
+// over 2 threads, instants 0-1 and 2 of every 3. {0, 1, 1} is the whole stream.
+struct ArrivalShare {
+    uint32_t first = 0;
+    uint32_t count = 1;
+    uint32_t of = 1;
+};
+// Thread `thread`'s share, given every thread's active connections (each at least 1).
+ArrivalShare arrival_share(const std::vector<uint32_t>& active_per_thread, uint32_t thread);
 
 class ArrivalSchedule {
   public:
-    // rate_per_s > 0. The first request is due at start_ns.
-    ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t start_ns, uint64_t seed);
+    // rate_per_s > 0: this schedule's own rate. Uniform: it takes `share` of the merged
+    // stream, whose first instant is start_ns. Poisson: the first request is due at start_ns.
+    ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t start_ns, uint64_t seed,
+                    ArrivalShare share = {});
 
     uint64_t next_ns() const { return next_ns_; }
     bool due(uint64_t now_ns) const { return next_ns_ <= now_ns; }
@@ -59,7 +71,11 @@ class ArrivalSchedule {
     uint64_t taken() const { return taken_; }
 
   private:
+    uint64_t instant_ns(uint64_t n) const;
+
     double period_ns_;
+    double merged_period_ns_;  // uniform: the gap between instants of the merged stream
+    ArrivalShare share_;
     Arrival arrival_;
     uint64_t start_ns_;
     uint64_t next_ns_;

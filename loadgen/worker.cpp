@@ -522,10 +522,8 @@ void Worker::run(const RunTimes& times) {
     spin_budget_ = SpinBudget(times.run_start_ns);
     bool open_loop = options_.open_loop();
     if (open_loop)
-        schedule_ = ArrivalSchedule(
-            plan_.rate_per_s, options_.arrival,
-            thread_schedule_start_ns(times.run_start_ns, plan_.index, options_.rate_per_s),
-            derive_seed(options_.seed, plan_.index, 0));
+        schedule_ = ArrivalSchedule(plan_.rate_per_s, options_.arrival, times.run_start_ns,
+                                    derive_seed(options_.seed, plan_.index, 0), plan_.share);
     uint64_t now = now_ns();
     for (uint32_t i = 0; i < conns_.size(); ++i) {
         if (conns_[i].active && conns_[i].ready) stats_.in_flight_capacity += options_.pipeline;

@@ -45,6 +45,7 @@ struct WorkerPlan {
     uint32_t max_in_progress = 512;  // this worker's share of kMaxInProgress
     double connect_rate_per_s = 0;   // this worker's share
     double rate_per_s = 0;           // this worker's share (open loop)
+    ArrivalShare share;              // its instants of the merged uniform stream
 };
 
 class Worker {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "histogram.hpp"
+#include "run.hpp"
 #include "schedule.hpp"
 
 namespace {
@@ -107,13 +108,14 @@ TEST(CoordinatedOmission, ALoopThatWakesLateWithAFreeConnectionIsTheLoadgensFaul
 }
 
 // --threads T: each thread runs R/T with its own schedule. Started together, T uniform
-// schedules put T requests on one instant every T/R; offset by i/R they merge into one
-// request every 1/R.
+// schedules put T requests on one instant every T/R; each taking its own instants of the
+// merged stream (instant i of every T), they merge into one request every 1/R.
 std::vector<uint64_t> merged_sends(uint32_t threads, double rate, bool offset, uint64_t until) {
     std::vector<uint64_t> sends;
     for (uint32_t t = 0; t < threads; ++t) {
-        uint64_t start = offset ? thread_schedule_start_ns(1'000'000'000, t, rate) : 1'000'000'000;
-        ArrivalSchedule s(rate / threads, Arrival::Uniform, start, derive_seed(7, t, 0));
+        ArrivalShare share = offset ? ArrivalShare{t, 1, threads} : ArrivalShare{};
+        ArrivalSchedule s(rate / threads, Arrival::Uniform, 1'000'000'000, derive_seed(7, t, 0),
+                          share);
         while (s.due(until)) sends.push_back(s.take());
     }
     std::sort(sends.begin(), sends.end());
@@ -124,6 +126,48 @@ TEST(ThreadPhases, OffsetThreadsMergeIntoOneUniformStream) {
     std::vector<uint64_t> sends = merged_sends(4, 1000, true, 2'000'000'000);
     ASSERT_EQ(sends.size(), 1000u + 1);  // fake clock: 1 s of sends at 1000/s, both ends in
     for (size_t i = 1; i < sends.size(); ++i) ASSERT_EQ(sends[i] - sends[i - 1], 1'000'000u) << i;
+}
+
+// The schedules the workers of a run would follow, merged, over [start, until].
+std::vector<uint64_t> merged_run_sends(uint32_t conns, uint32_t threads, double rate,
+                                       uint64_t until) {
+    LoadOptions o;
+    o.target_text = "tcp:127.0.0.1:9";
+    o.conns = conns;
+    o.threads = threads;
+    o.rate_per_s = rate;
+    EXPECT_EQ(validate(&o), "");
+    std::vector<uint64_t> sends;
+    for (const WorkerPlan& p : plan_workers(o)) {
+        ArrivalSchedule s(p.rate_per_s, Arrival::Uniform, 1'000'000'000,
+                          derive_seed(o.seed, p.index, 0), p.share);
+        while (s.due(until)) sends.push_back(s.take());
+    }
+    std::sort(sends.begin(), sends.end());
+    return sends;
+}
+
+TEST(ThreadPhases, UnevenSharesStillMergeIntoOneUniformStream) {
+    // 3 connections over 2 threads: one thread carries 2 connections and 2/3 of the rate.
+    for (auto [conns, threads] : {std::pair{3u, 2u}, std::pair{5u, 4u}, std::pair{8u, 4u}}) {
+        std::vector<uint64_t> sends = merged_run_sends(conns, threads, 3000, 2'000'000'000);
+        ASSERT_GE(sends.size(), 2999u);
+        for (size_t i = 1; i < sends.size(); ++i)
+            ASSERT_NEAR(double(sends[i] - sends[i - 1]), 1e9 / 3000, 1.0)
+                << conns << " connections over " << threads << " threads, send " << i;
+    }
+}
+
+TEST(ThreadPhases, EachThreadTakesItsConnectionsShareOfEveryCycle) {
+    EXPECT_EQ(arrival_share({2, 1}, 0).first, 0u);
+    EXPECT_EQ(arrival_share({2, 1}, 0).count, 2u);
+    EXPECT_EQ(arrival_share({2, 1}, 1).first, 2u);
+    EXPECT_EQ(arrival_share({2, 1}, 1).of, 3u);
+    // Equal shares reduce to one instant of every T.
+    ArrivalShare even = arrival_share({4, 4, 4, 4}, 3);
+    EXPECT_EQ(even.first, 3u);
+    EXPECT_EQ(even.count, 1u);
+    EXPECT_EQ(even.of, 4u);
 }
 
 TEST(ThreadPhases, WithoutOffsetsThreadsSendInBursts) {
