@@ -57,8 +57,9 @@ constexpr ssize_t kSwitchedProtocols = -100;
 
 // Parses the reply at the front of bytes, stepping over the interim (1xx) replies a server
 // may send before its final one (RFC 9110 15.2: a client must accept them even unasked; nginx
-// and Go send 103 Early Hints). Returns the length of them all with the final reply, or
-// parse_response's kIncomplete or error; *r is the final reply.
+// and Go send 103 Early Hints), at most http::kMaxHeadBytes of them. Returns the length of
+// them all with the final reply, or parse_response's kIncomplete or error; *r is the final
+// reply.
 ssize_t parse_final_response(std::span<const uint8_t> bytes, uint64_t max_body, http::Response* r) {
     const auto* buf = reinterpret_cast<const char*>(bytes.data());
     size_t offset = 0;
@@ -68,6 +69,9 @@ ssize_t parse_final_response(std::span<const uint8_t> bytes, uint64_t max_body, 
         if (r->status >= 200) return static_cast<ssize_t>(offset) + n;
         if (r->status == 101) return kSwitchedProtocols;
         offset += static_cast<size_t>(n);
+        // Interim replies are held to one head's limit in all: a server that sends them
+        // without end would otherwise grow the connection's buffer to its largest.
+        if (offset > http::kMaxHeadBytes) return http::kHeadTooLarge;
     }
 }
 

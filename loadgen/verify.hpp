@@ -9,7 +9,8 @@
 //   (the next reply starts there), or Protocol / Mismatch. After Protocol or Mismatch the
 //   connection's stream cannot be trusted and the caller closes it.
 // - HTTP: interim 1xx replies before the final one (103 Early Hints, 100 Continue) belong
-//   to the reply: the final reply is verified, and the length covers them all.
+//   to the reply (up to http::kMaxHeadBytes of them): the final reply is verified, and the
+//   length covers them all.
 // - Protocol: not a well-formed reply (bad mux1 magic or version; malformed HTTP, a body
 //   framed by neither Content-Length nor chunked, a head over http::kMaxHeadBytes, a 101
 //   Switching Protocols).

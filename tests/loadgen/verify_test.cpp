@@ -190,6 +190,11 @@ TEST(VerifyHttp, InterimRepliesBeforeTheFinalOneArePartOfIt) {
         FailureDetail d = explain_http_failure(bytes_of(e404.data(), e404.size()), framing());
         EXPECT_EQ(d.reason, "status 404 Not Found (expected 2xx)");
     }
+    // Interim replies without end are refused once they pass one head's limit.
+    std::string endless;
+    while (endless.size() <= mux::http::kMaxHeadBytes) endless += hints;
+    expect_prefixes(endless + kRootReply, endless.size(), ReplyCheck::Protocol, 0,
+                    [](auto b) { return verify_http_reply(b, framing()); });
     // 101 switches the connection to another protocol: nothing after it is HTTP.
     std::string upgrade = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
     std::string switched = upgrade + kRootReply;
