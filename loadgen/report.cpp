@@ -97,11 +97,17 @@ std::string format_table(const nlohmann::json& doc) {
             "  {} requests timed out in the window, counted above at (timeout - start), a "
             "lower bound\n",
             s.value("timeouts_recorded", 0));
-    if (s.value("unfinished_at_end", 0) > 0)
+    if (s.value("unfinished_at_end", 0) > 0) {
+        uint64_t unfinished = s.value("unfinished_at_end", uint64_t{0});
+        uint64_t answered = s.value("answered_after_end", uint64_t{0});
+        uint64_t never_sent =
+            s.value("open_loop", nlohmann::json::object()).value("backlog_at_end", uint64_t{0});
         out += fmt::format(
-            "  {} requests unfinished at the window's end ({} in flight), counted "
-            "above at (window end - start), a lower bound\n",
-            s.value("unfinished_at_end", 0), s.value("in_flight_at_end", 0));
+            "  {} requests unfinished at the window's end: {} answered just after it, "
+            "counted above at their latency; {} never answered ({} never sent), counted at "
+            "their age, a lower bound\n",
+            unfinished, answered, unfinished - answered, never_sent);
+    }
     if (s.value("latency_overflows", 0) > 0)
         out += fmt::format(
             "  {} latencies above the histogram's 60 s range, counted as 60 s "

@@ -52,6 +52,7 @@ std::string Stats::merge(const Stats& o) {
     timeouts_recorded += o.timeouts_recorded;
     unfinished_at_end += o.unfinished_at_end;
     in_flight_at_end += o.in_flight_at_end;
+    answered_after_end += o.answered_after_end;
     in_flight_capacity += o.in_flight_capacity;
     littles_law_judged = littles_law_judged && o.littles_law_judged;
     for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
@@ -176,6 +177,7 @@ nlohmann::json summary_json(const Stats& s) {
         {"timeouts_recorded", s.timeouts_recorded},
         {"unfinished_at_end", s.unfinished_at_end},
         {"in_flight_at_end", s.in_flight_at_end},
+        {"answered_after_end", s.answered_after_end},
         {"in_flight_capacity", s.in_flight_capacity},
         {"littles_law_ratio", littles ? nlohmann::json(*littles) : nlohmann::json(nullptr)},
         {"littles_law_judged", s.littles_law_judged},
@@ -339,6 +341,7 @@ std::string stats_from_json(const nlohmann::json& doc, Stats* out) {
         s.timeouts_recorded = optional_value(sum, "timeouts_recorded", uint64_t{0});
         s.unfinished_at_end = optional_value(sum, "unfinished_at_end", uint64_t{0});
         s.in_flight_at_end = optional_value(sum, "in_flight_at_end", uint64_t{0});
+        s.answered_after_end = optional_value(sum, "answered_after_end", uint64_t{0});
         s.in_flight_capacity = optional_value(sum, "in_flight_capacity", uint64_t{0});
         s.littles_law_judged = optional_value(sum, "littles_law_judged", true);
         s.replies_verified = optional_value(sum, "replies_verified", uint64_t{0});

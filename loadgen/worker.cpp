@@ -314,11 +314,7 @@ void Worker::on_reply(uint32_t index, const InFlight& f, uint64_t now) {
         if (!c.ready) mark_ready(index, now);
         return;
     }
-    if (now >= times_.window_end_ns) {
-        // Read after the window closed: unanswered as far as the window knows.
-        record_unfinished(f.intended_ns, f.sent_ns, true);
-        return;
-    }
+    if (now >= times_.window_end_ns) return record_answered_after_end(f, now);
     if (now < times_.window_start_ns) return;
     Latency l = measure_latency(f.intended_ns, f.sent_ns, now);
     stats_.record_latency(l.corrected_ns, second_of(now));
@@ -516,7 +512,7 @@ std::string Worker::ramp(uint64_t deadline_ns) {
     return "";
 }
 
-void Worker::run(const RunTimes& times) {
+void Worker::run(const RunTimes& times, uint64_t drain_ns) {
     times_ = times;
     phase_ = Phase::Run;
     spin_budget_ = SpinBudget(times.run_start_ns);
@@ -559,18 +555,46 @@ void Worker::run(const RunTimes& times) {
     stats_.cpu_us = cpu.cpu_us;
     stats_.thread_utilisation.push_back(cpu.cpu_us / 1e6 / window_s);
     stats_.thread_cpu.push_back(cpu);
-    finish_window();
+    drain(times.window_end_ns + drain_ns);
+    finish_window(now_ns());
 }
 
-void Worker::record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent) {
+bool Worker::measured_requests_in_flight() const {
+    for (const Conn& c : conns_) {
+        if (!c.active || c.state != State::Open) continue;
+        for (uint32_t k = 0; k < c.in_flight; ++k)
+            if (!c.ring[(c.ring_head + k) % c.ring.size()].probe) return true;
+    }
+    return false;
+}
+
+void Worker::drain(uint64_t deadline_ns) {
+    // No request is sent after the window (after_replies and the schedule stop at its end);
+    // replies that come are recorded by on_reply at their true latency.
+    for (uint64_t now = now_ns(); now < deadline_ns && measured_requests_in_flight();
+         now = now_ns())
+        wait(deadline_ns);
+}
+
+void Worker::record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent,
+                               uint64_t at_ns) {
     uint64_t end = times_.window_end_ns;
     if (intended_ns >= end) return;
     size_t second = second_of(end - 1);
-    stats_.record_latency(end - intended_ns, second);
+    stats_.record_latency(at_ns - intended_ns, second);
     stats_.second_unfinished[second] += 1;
-    if (options_.open_loop() && was_sent) stats_.uncorrected.record(end - sent_ns);
+    if (options_.open_loop() && was_sent) stats_.uncorrected.record(at_ns - sent_ns);
     stats_.unfinished_at_end += 1;
     (was_sent ? stats_.in_flight_at_end : stats_.backlog_at_end) += 1;
+}
+
+void Worker::record_answered_after_end(const InFlight& f, uint64_t now) {
+    // In flight when the window ended, answered since: unfinished as far as the window knows
+    // (it counts in no second's requests), but its latency is known, so it is recorded as
+    // it is rather than cut off at the window's end.
+    if (f.intended_ns >= times_.window_end_ns) return;
+    record_unfinished(f.intended_ns, f.sent_ns, true, now);
+    stats_.answered_after_end += 1;
 }
 
 void Worker::record_timed_out(const Conn& c, uint64_t now) {
@@ -589,21 +613,23 @@ void Worker::record_timed_out(const Conn& c, uint64_t now) {
     }
 }
 
-void Worker::finish_window() {
-    // Every request due by the end and not answered is recorded at (end - intended): a
-    // stall at the end of the window stays in the figures instead of vanishing.
+void Worker::finish_window(uint64_t drain_end_ns) {
+    // Every request due by the end and still unanswered is recorded at its age, a lower
+    // bound of its latency: a stall at the end of the window stays in the figures instead of
+    // vanishing. A request never sent is as old as the window's end makes it; one still in
+    // flight after the drain is as old as the drain's end.
     uint64_t end = times_.window_end_ns;
     if (options_.open_loop())
         while (schedule_.due(end - 1)) {
             uint64_t intended = schedule_.take();
             if (in_window(intended)) stats_.offered += 1;
-            record_unfinished(intended, 0, false);
+            record_unfinished(intended, 0, false, end);
         }
     for (Conn& c : conns_) {
         if (!c.active) continue;
         for (uint32_t k = 0; k < c.in_flight && c.state == State::Open; ++k) {
             const InFlight& f = c.ring[(c.ring_head + k) % c.ring.size()];
-            if (!f.probe) record_unfinished(f.intended_ns, f.sent_ns, true);
+            if (!f.probe) record_unfinished(f.intended_ns, f.sent_ns, true, drain_end_ns);
         }
         double n = double(c.completed_in_window);
         stats_.fair_connections += 1;

@@ -70,6 +70,7 @@ TEST(MuxloadJson, HasTheDocumentedShapeAndReadsBackLosslessly) {
                                 "timeouts_recorded",
                                 "unfinished_at_end",
                                 "in_flight_at_end",
+                                "answered_after_end",
                                 "in_flight_capacity",
                                 "littles_law_ratio",
                                 "littles_law_judged",

@@ -145,6 +145,29 @@ TEST(LoadE2E, RequestsPerConnOneOpensAConnectionPerRequest) {
     EXPECT_GE(counters.value("accepted", uint64_t{0}), out.stats.requests);
 }
 
+TEST(EndOfWindow, RequestsInFlightAtTheEndAreReadToTheirReplies) {
+    // A closed loop always has its pipelines in flight when the window ends. Cut off there,
+    // each would be recorded below its latency, one per connection and slot in every run;
+    // after the window they are read to their replies (nothing new is sent) and recorded as
+    // they are.
+    ServerProcess server("epoll-et", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    LoadOptions o = short_run(server, Proto::Mux1);
+    o.pipeline = 4;
+    RunOutput out = run_checked(o);
+    expect_clean(out, o.conns);
+    EXPECT_GT(out.stats.in_flight_at_end, 0u);
+    EXPECT_LE(out.stats.in_flight_at_end, uint64_t(o.conns) * o.pipeline);
+    EXPECT_EQ(out.stats.answered_after_end, out.stats.in_flight_at_end);
+    EXPECT_EQ(out.doc["summary"]["answered_after_end"], out.stats.answered_after_end);
+    // They count as unfinished, not as replies of the window, and in its last second.
+    EXPECT_EQ(out.stats.unfinished_at_end, out.stats.in_flight_at_end);
+    EXPECT_EQ(out.doc["timeseries"].back()["unfinished"], out.stats.unfinished_at_end);
+    // The server answered every one of them: what muxload sent after the window is nothing.
+    auto counters = server.stop();
+    EXPECT_EQ(counters.value("requests", uint64_t{0}), out.stats.replies_verified);
+}
+
 TEST(LoadE2E, ReplacedPipelinesAreNotHeldToLittlesLaw) {
     // Each connection carries 16 pipelined requests, then is replaced: its pipeline drains
     // first, so its slots are not always full. Before this was allowed for, such a run read
@@ -260,6 +283,10 @@ TEST(StallAtTheEnd, OpenLoopRecordsItAndIsNotClean) {
     // The last second of the series holds the stall: its requests were unanswered.
     const auto& last = out.doc["timeseries"].back();
     EXPECT_GT(last["unfinished"].get<uint64_t>(), 0u);
+    // The server was let go at the window's end: what it had been sent, it answered in the
+    // drain, and those are recorded at their latency. The rest was never sent.
+    EXPECT_EQ(out.stats.answered_after_end, out.stats.in_flight_at_end);
+    EXPECT_GT(out.stats.backlog_at_end, 0u);
 }
 
 TEST(StallAtTheEnd, ClosedLoopFailsLittlesLaw) {

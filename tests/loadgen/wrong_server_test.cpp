@@ -348,6 +348,18 @@ TEST(Drops, ATimedOutRequestStaysInTheLatencyFigures) {
     EXPECT_EQ(series_requests, 0u);  // no second shows a timed-out request as an answer
 }
 
+TEST(Drops, ARequestNeverAnsweredIsRecordedAtItsAgeWhenTheDrainEnds) {
+    // The server stops answering: the requests in flight at the window's end get no reply in
+    // the drain either, and are recorded at their age when it ended, a lower bound. The drain
+    // lasts --timeout (500 ms, under 1 s), so each is at least that old, by construction.
+    RunOutput out = run_pipelined(Fault::StallAfterFirst);
+    ASSERT_GT(out.stats.in_flight_at_end, 0u) << out.doc["summary"].dump();
+    EXPECT_EQ(out.stats.answered_after_end, 0u);
+    const mux::Histogram& last = out.stats.second_latency.back();
+    EXPECT_EQ(out.doc["timeseries"].back()["unfinished"], out.stats.in_flight_at_end);
+    EXPECT_GE(last.percentile_ns(0.0), uint64_t(500'000'000)) << last.to_json().dump();
+}
+
 TEST(Drops, AResetCountsEveryRequestInFlight) {
     RunOutput out = run_pipelined(Fault::CloseAfterFirst);
     expect_only(out, ErrorKind::Reset);
