@@ -29,7 +29,18 @@ ArrivalSchedule::ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t st
       arrival_(arrival),
       start_ns_(start_ns),
       next_ns_(arrival == Arrival::Uniform ? instant_ns(0) : start_ns),
-      rng_(seed) {}
+      rng_(seed) {
+    // A Poisson stream's first arrival comes a gap after its start, as every later one
+    // does; at the start itself, the T threads of a run would all send at that instant.
+    if (arrival == Arrival::Poisson) next_ns_ = start_ns_ + poisson_gap_ns();
+}
+
+uint64_t ArrivalSchedule::poisson_gap_ns() {
+    // Exponential gaps, -ln(1 - U) * mean, kept as a running sum in double so that
+    // truncating each arrival to whole nanoseconds never accumulates.
+    poisson_offset_ns_ += -std::log1p(-rng_.uniform()) * period_ns_;
+    return static_cast<uint64_t>(poisson_offset_ns_);
+}
 
 uint64_t ArrivalSchedule::instant_ns(uint64_t n) const {
     // The n-th of this schedule's instants, counted in the merged stream; from the start
@@ -44,9 +55,7 @@ uint64_t ArrivalSchedule::take() {
     if (arrival_ == Arrival::Uniform) {
         next_ns_ = instant_ns(taken_);
     } else {
-        // Exponential gaps: -ln(1 - U) * mean.
-        poisson_offset_ns_ += -std::log1p(-rng_.uniform()) * period_ns_;
-        next_ns_ = start_ns_ + static_cast<uint64_t>(poisson_offset_ns_);
+        next_ns_ = start_ns_ + poisson_gap_ns();
     }
     return intended;
 }

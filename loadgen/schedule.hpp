@@ -60,7 +60,8 @@ ArrivalShare arrival_share(const std::vector<uint32_t>& active_per_thread, uint3
 class ArrivalSchedule {
   public:
     // rate_per_s > 0: this schedule's own rate. Uniform: it takes `share` of the merged
-    // stream, whose first instant is start_ns. Poisson: the first request is due at start_ns.
+    // stream, whose first instant is start_ns. Poisson: the first request is due one
+    // exponential gap after start_ns, like every other.
     ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t start_ns, uint64_t seed,
                     ArrivalShare share = {});
 
@@ -72,6 +73,7 @@ class ArrivalSchedule {
 
   private:
     uint64_t instant_ns(uint64_t n) const;
+    uint64_t poisson_gap_ns();  // the next arrival's offset from start_ns
 
     double period_ns_;
     double merged_period_ns_;  // uniform: the gap between instants of the merged stream

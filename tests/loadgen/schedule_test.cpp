@@ -178,6 +178,19 @@ TEST(ThreadPhases, WithoutOffsetsThreadsSendInBursts) {
     EXPECT_EQ(gaps, (std::set<uint64_t>{0, 4'000'000}));
 }
 
+TEST(ThreadPhases, PoissonThreadsDoNotAllSendAtTheStart) {
+    // T independent Poisson streams merge into one Poisson stream of the whole rate, but
+    // only if none of them has an arrival at the start: eight threads would otherwise send
+    // eight requests on the first instant.
+    std::set<uint64_t> firsts;
+    for (uint32_t t = 0; t < 8; ++t) {
+        ArrivalSchedule s(1000, Arrival::Poisson, 1'000'000'000, derive_seed(7, t, 0));
+        EXPECT_FALSE(s.due(1'000'000'000)) << t;
+        firsts.insert(s.take());
+    }
+    EXPECT_EQ(firsts.size(), 8u);
+}
+
 TEST(Seeds, EveryThreadAndStreamOfARunGetsItsOwn) {
     std::set<uint64_t> seen;
     for (uint32_t t = 0; t < 1024; ++t)
