@@ -54,7 +54,8 @@ std::vector<WorkerPlan> plan_workers(const LoadOptions& o) {
     }
     std::vector<uint32_t> active_per_thread;
     for (const WorkerPlan& p : plans) active_per_thread.push_back(p.active);
-    for (WorkerPlan& p : plans) p.share = arrival_share(active_per_thread, p.index);
+    std::vector<ArrivalShare> shares = arrival_shares(active_per_thread);
+    for (WorkerPlan& p : plans) p.share = std::move(shares[p.index]);
     return plans;
 }
 

@@ -42,20 +42,23 @@ class Rng {
 uint64_t derive_seed(uint64_t run_seed, uint32_t thread, uint32_t stream);
 
 // Which instants of the run's merged uniform stream (one request every 1/R) a thread's
-// schedule takes: `count` of every `of` consecutive instants, from instant `first` of each
-// cycle. Each thread runs its share of the rate with its own clock; started together, T
-// uniform schedules would put T requests on the same instant every T/R seconds. Threads
-// carry rates in proportion to their active connections, so a thread takes as many
-// consecutive instants per cycle as it has connections (all divided by their common
-// divisor): with equal shares thread i takes instant i of every T, and with 3 connections
-// over 2 threads, instants 0-1 and 2 of every 3. {0, 1, 1} is the whole stream.
+// schedule takes: `instants` (ascending) of every cycle of `of` consecutive instants. Each
+// thread runs its share of the rate with its own clock; started together, T uniform
+// schedules would put T requests on the same instant every T/R seconds. Threads carry rates
+// in proportion to their active connections, so a thread takes as many instants per cycle
+// as it has connections (all divided by their common divisor), spread over the cycle: with
+// equal shares thread i takes instant i of every T, and with 3 connections over 2 threads,
+// instants 0 and 2, and 1, of every 3. {{0}, 1} is the whole stream.
 struct ArrivalShare {
-    uint32_t first = 0;
-    uint32_t count = 1;
+    std::vector<uint32_t> instants{0};
     uint32_t of = 1;
 };
-// Thread `thread`'s share, given every thread's active connections (each at least 1).
-ArrivalShare arrival_share(const std::vector<uint32_t>& active_per_thread, uint32_t thread);
+// Every thread's share, given every thread's active connections (each at least 1). Each
+// thread's instants lie where its own evenly spaced ones would (the n-th of w at
+// (n + 1/2) / w of the cycle), ranked among all threads': a thread's gaps stay within T
+// instants of its mean gap, where taking its instants in one block would make it send at
+// the whole rate R for its part of each cycle and not at all for the rest.
+std::vector<ArrivalShare> arrival_shares(const std::vector<uint32_t>& active_per_thread);
 
 class ArrivalSchedule {
   public:

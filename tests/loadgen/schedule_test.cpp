@@ -113,7 +113,7 @@ TEST(CoordinatedOmission, ALoopThatWakesLateWithAFreeConnectionIsTheLoadgensFaul
 std::vector<uint64_t> merged_sends(uint32_t threads, double rate, bool offset, uint64_t until) {
     std::vector<uint64_t> sends;
     for (uint32_t t = 0; t < threads; ++t) {
-        ArrivalShare share = offset ? ArrivalShare{t, 1, threads} : ArrivalShare{};
+        ArrivalShare share = offset ? ArrivalShare{{t}, threads} : ArrivalShare{};
         ArrivalSchedule s(rate / threads, Arrival::Uniform, 1'000'000'000, derive_seed(7, t, 0),
                           share);
         while (s.due(until)) sends.push_back(s.take());
@@ -149,7 +149,8 @@ std::vector<uint64_t> merged_run_sends(uint32_t conns, uint32_t threads, double 
 
 TEST(ThreadPhases, UnevenSharesStillMergeIntoOneUniformStream) {
     // 3 connections over 2 threads: one thread carries 2 connections and 2/3 of the rate.
-    for (auto [conns, threads] : {std::pair{3u, 2u}, std::pair{5u, 4u}, std::pair{8u, 4u}}) {
+    for (auto [conns, threads] : {std::pair{3u, 2u}, std::pair{5u, 4u}, std::pair{8u, 4u},
+                                  std::pair{1001u, 2u}, std::pair{100u, 7u}}) {
         std::vector<uint64_t> sends = merged_run_sends(conns, threads, 3000, 2'000'000'000);
         ASSERT_GE(sends.size(), 2999u);
         for (size_t i = 1; i < sends.size(); ++i)
@@ -159,15 +160,43 @@ TEST(ThreadPhases, UnevenSharesStillMergeIntoOneUniformStream) {
 }
 
 TEST(ThreadPhases, EachThreadTakesItsConnectionsShareOfEveryCycle) {
-    EXPECT_EQ(arrival_share({2, 1}, 0).first, 0u);
-    EXPECT_EQ(arrival_share({2, 1}, 0).count, 2u);
-    EXPECT_EQ(arrival_share({2, 1}, 1).first, 2u);
-    EXPECT_EQ(arrival_share({2, 1}, 1).of, 3u);
+    std::vector<ArrivalShare> uneven = arrival_shares({2, 1});
+    EXPECT_EQ(uneven[0].instants, (std::vector<uint32_t>{0, 2}));
+    EXPECT_EQ(uneven[1].instants, (std::vector<uint32_t>{1}));
+    EXPECT_EQ(uneven[1].of, 3u);
     // Equal shares reduce to one instant of every T.
-    ArrivalShare even = arrival_share({4, 4, 4, 4}, 3);
-    EXPECT_EQ(even.first, 3u);
-    EXPECT_EQ(even.count, 1u);
-    EXPECT_EQ(even.of, 4u);
+    std::vector<ArrivalShare> even = arrival_shares({4, 4, 4, 4});
+    for (uint32_t t = 0; t < 4; ++t) {
+        EXPECT_EQ(even[t].instants, std::vector<uint32_t>{t});
+        EXPECT_EQ(even[t].of, 4u);
+    }
+}
+
+TEST(ThreadPhases, UnevenSharesAreSpreadOverEachCycle) {
+    // 1,001 connections over 2 threads (501 and 500): the merged stream is one request
+    // every 1/R, and each thread sends evenly too. Taken in one block per cycle, thread 0
+    // would send 501 requests one instant apart, then nothing for 500 instants: the whole
+    // rate R, then none.
+    LoadOptions o;
+    o.target_text = "tcp:127.0.0.1:9";
+    o.conns = 1001;
+    o.threads = 2;
+    o.rate_per_s = 1000;
+    ASSERT_EQ(validate(&o), "");
+    for (const WorkerPlan& p : plan_workers(o)) {
+        ArrivalSchedule s(p.rate_per_s, Arrival::Uniform, 0, 1, p.share);
+        uint64_t previous = s.take(), widest = 0, narrowest = UINT64_MAX;
+        for (int i = 0; i < 3000; ++i) {
+            uint64_t t = s.take();
+            widest = std::max(widest, t - previous);
+            narrowest = std::min(narrowest, t - previous);
+            previous = t;
+        }
+        // Instants are 1 ms apart; a thread's mean gap is about 2 of them, and stays within
+        // the number of threads of that.
+        EXPECT_LE(widest, 4'000'000u) << "thread " << p.index;
+        EXPECT_GE(narrowest, 1'000'000u) << "thread " << p.index;
+    }
 }
 
 TEST(ThreadPhases, WithoutOffsetsThreadsSendInBursts) {
