@@ -71,8 +71,9 @@ std::vector<std::string> bound_reasons(const Stats& s) {
 std::vector<std::string> not_clean_reasons(const Stats& s) {
     std::vector<std::string> reasons;
     if (s.connections_at_start < s.connections_wanted)
-        reasons.push_back(fmt::format("ramp incomplete: {} of {} connections ready",
-                                      s.connections_at_start, s.connections_wanted));
+        reasons.push_back(
+            fmt::format("ramp incomplete: {} of {} connections ready after a {:.3g} s ramp",
+                        s.connections_at_start, s.connections_wanted, s.connect_time_s));
     if (s.requests == 0) reasons.push_back("no reply verified in the window");
     if (s.most_replies_failed())
         reasons.push_back(fmt::format("{} replies failed verification, {} passed",
