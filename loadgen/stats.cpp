@@ -230,8 +230,11 @@ nlohmann::json series_json(const Stats& s) {
         uint64_t unfinished = s.second_unfinished[i];
         uint64_t timed_out = s.second_timed_out[i];
         uint64_t completed = h.count() - unfinished - timed_out;
+        // The last second of a window that is not a whole number of seconds is partial.
+        double span_s = std::clamp(s.duration_s - double(i), 0.0, 1.0);
         series.push_back(
             {{"t_s", i},
+             {"duration_s", span_s},
              {"requests", completed},
              {"timed_out", timed_out},
              {"unfinished", unfinished},

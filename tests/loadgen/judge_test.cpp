@@ -229,6 +229,18 @@ TEST(Figures, ASecondWithNoReplyHasNullPercentiles) {
     EXPECT_FALSE(series[2]["p99_us"].is_null());
 }
 
+TEST(Figures, EachSecondSaysHowLongItIs) {
+    // A 2.5 s window has three entries; the last covers half a second, and its requests
+    // read as half a second's, not as a drop in throughput.
+    Stats s(3, true);
+    s.duration_s = 2.5;
+    nlohmann::json series = result_json(s, {}, {})["timeseries"];
+    ASSERT_EQ(series.size(), 3u);
+    EXPECT_DOUBLE_EQ(series[0]["duration_s"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(series[1]["duration_s"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(series[2]["duration_s"].get<double>(), 0.5);
+}
+
 TEST(Figures, VerdictsReadBackFromJsonUnchanged) {
     Stats s = open_run();
     s.unfinished_at_end = 2000;
