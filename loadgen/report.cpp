@@ -186,14 +186,17 @@ MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* 
                            {"environment", docs[i]["environment"]}});
     }
     judge(&total);
-    // The merged config keeps the first input's settings, with what adds summed.
+    // The merged config keeps the first input's settings, with what adds summed: counts as
+    // counts, the rate as a rate.
     nlohmann::json config = docs[0]["config"];
-    for (const char* key : {"conns", "active", "idle", "threads", "rate_per_s"}) {
-        double sum = 0;
-        for (const auto& d : docs) sum += d["config"].value(key, 0.0);
+    for (const char* key : {"conns", "active", "idle", "threads"}) {
+        uint64_t sum = 0;
+        for (const auto& d : docs) sum += d["config"].value(key, uint64_t{0});
         config[key] = sum;
     }
-    config["conns"] = total.connections_wanted;
+    double rate_per_s = 0;
+    for (const auto& d : docs) rate_per_s += d["config"].value("rate_per_s", 0.0);
+    config["rate_per_s"] = rate_per_s;
     *merged = result_json(total, config, docs[0]["environment"]);
     (*merged)["merged_from"] = std::move(sources);
     return {};
