@@ -71,8 +71,9 @@ std::vector<std::string> bound_reasons(const Stats& s) {
 std::vector<std::string> not_clean_reasons(const Stats& s) {
     std::vector<std::string> reasons;
     if (s.connections_at_start < s.connections_wanted)
-        reasons.push_back(fmt::format("ramp incomplete: {} of {} connections ready",
-                                      s.connections_at_start, s.connections_wanted));
+        reasons.push_back(
+            fmt::format("ramp incomplete: {} of {} connections ready after a {:.3g} s ramp",
+                        s.connections_at_start, s.connections_wanted, s.connect_time_s));
     if (s.requests == 0) reasons.push_back("no reply verified in the window");
     if (s.most_replies_failed())
         reasons.push_back(fmt::format("{} replies failed verification, {} passed",
@@ -101,7 +102,8 @@ std::vector<std::string> not_clean_reasons(const Stats& s) {
                             "flight, {} never sent), over the allowance of {:.0f}",
                             s.unfinished_at_end, s.in_flight_at_end, s.backlog_at_end, allowance));
     }
-    if (auto ratio = littles_law_ratio(s); ratio && std::fabs(*ratio - 1) > kLittlesLawTolerance)
+    if (auto ratio = littles_law_ratio(s);
+        ratio && s.littles_law_judged && std::fabs(*ratio - 1) > kLittlesLawTolerance)
         reasons.push_back(fmt::format(
             "Little's law off by {}%: mean latency x throughput is "
             "{:.2f} requests in flight, against {} connections x "

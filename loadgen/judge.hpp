@@ -42,6 +42,7 @@ inline constexpr double kLittlesLawTolerance = 0.10;
 // Closed loop: (mean latency x throughput) / (connections x --pipeline), which is 1 when
 // every connection always has its --pipeline requests in flight, a little less by what the
 // loop holds back between a reply and the next send. Empty in open loop or with no replies.
+// Judged (not clean beyond kLittlesLawTolerance) only when Stats::littles_law_judged.
 std::optional<double> littles_law_ratio(const Stats& s);
 
 std::vector<std::string> saturation_reasons(const Stats& s);

@@ -92,11 +92,22 @@ std::string format_table(const nlohmann::json& doc) {
     bool open = s.contains("latency_uncorrected_us");
     out += latency_row(open ? "corrected" : "latency", s.at("latency_us"));
     if (open) out += latency_row("uncorrected", s.at("latency_uncorrected_us"));
-    if (s.value("unfinished_at_end", 0) > 0)
+    if (s.value("timeouts_recorded", 0) > 0)
         out += fmt::format(
-            "  {} requests unfinished at the window's end ({} in flight), counted "
-            "above at (window end - start), a lower bound\n",
-            s.value("unfinished_at_end", 0), s.value("in_flight_at_end", 0));
+            "  {} requests timed out in the window, counted above at (timeout - start), a "
+            "lower bound\n",
+            s.value("timeouts_recorded", 0));
+    if (s.value("unfinished_at_end", 0) > 0) {
+        uint64_t unfinished = s.value("unfinished_at_end", uint64_t{0});
+        uint64_t answered = s.value("answered_after_end", uint64_t{0});
+        uint64_t never_sent =
+            s.value("open_loop", nlohmann::json::object()).value("backlog_at_end", uint64_t{0});
+        out += fmt::format(
+            "  {} requests unfinished at the window's end: {} answered just after it, "
+            "counted above at their latency; {} never answered ({} never sent), counted at "
+            "their age, a lower bound\n",
+            unfinished, answered, unfinished - answered, never_sent);
+    }
     if (s.value("latency_overflows", 0) > 0)
         out += fmt::format(
             "  {} latencies above the histogram's 60 s range, counted as 60 s "
@@ -175,14 +186,17 @@ MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* 
                            {"environment", docs[i]["environment"]}});
     }
     judge(&total);
-    // The merged config keeps the first input's settings, with what adds summed.
+    // The merged config keeps the first input's settings, with what adds summed: counts as
+    // counts, the rate as a rate.
     nlohmann::json config = docs[0]["config"];
-    for (const char* key : {"conns", "active", "idle", "threads", "rate_per_s"}) {
-        double sum = 0;
-        for (const auto& d : docs) sum += d["config"].value(key, 0.0);
+    for (const char* key : {"conns", "active", "idle", "threads"}) {
+        uint64_t sum = 0;
+        for (const auto& d : docs) sum += d["config"].value(key, uint64_t{0});
         config[key] = sum;
     }
-    config["conns"] = total.connections_wanted;
+    double rate_per_s = 0;
+    for (const auto& d : docs) rate_per_s += d["config"].value("rate_per_s", 0.0);
+    config["rate_per_s"] = rate_per_s;
     *merged = result_json(total, config, docs[0]["environment"]);
     (*merged)["merged_from"] = std::move(sources);
     return {};

@@ -8,6 +8,7 @@
 #include "judge.hpp"
 #include "options.hpp"
 #include "stats.hpp"
+#include "worker.hpp"
 
 namespace mux::load {
 
@@ -17,6 +18,10 @@ struct RunOutput {
     nlohmann::json doc;  // the muxload/1 document
     int exit_code = kExitSetupFailed;
 };
+
+// Each worker thread's share of the connections, the connect rate, the ramp's cap and the
+// open-loop rate. options must have passed validate().
+std::vector<WorkerPlan> plan_workers(const LoadOptions& options);
 
 // options must have passed validate(). The measure_start / measure_end lines go to events
 // (flushed at once) when it is not null. With --hold-after-window it returns only once

@@ -41,16 +41,32 @@ class Rng {
 // same again for the same seed.
 uint64_t derive_seed(uint64_t run_seed, uint32_t thread, uint32_t stream);
 
-// Where thread `thread`'s schedule starts. Each thread runs its share of the rate with
-// its own clock; started together, T uniform schedules would put T requests on the same
-// instant every T/R seconds. Thread i starts i/R later, so the merged stream is one
-// request every 1/R.
-uint64_t thread_schedule_start_ns(uint64_t run_start_ns, uint32_t thread, double total_rate_per_s);
+// Which instants of the run's merged uniform stream (one request every 1/R) a thread's
+// schedule takes: `instants` (ascending) of every cycle of `of` consecutive instants. Each
+// thread runs its share of the rate with its own clock; started together, T uniform
+// schedules would put T requests on the same instant every T/R seconds. Threads carry rates
+// in proportion to their active connections, so a thread takes as many instants per cycle
+// as it has connections (all divided by their common divisor), spread over the cycle: with
+// equal shares thread i takes instant i of every T, and with 3 connections over 2 threads,
+// instants 0 and 2, and 1, of every 3. {{0}, 1} is the whole stream.
+struct ArrivalShare {
+    std::vector<uint32_t> instants{0};
+    uint32_t of = 1;
+};
+// Every thread's share, given every thread's active connections (each at least 1). Each
+// thread's instants lie where its own evenly spaced ones would (the n-th of w at
+// (n + 1/2) / w of the cycle), ranked among all threads': a thread's gaps stay within T
+// instants of its mean gap, where taking its instants in one block would make it send at
+// the whole rate R for its part of each cycle and not at all for the rest.
+std::vector<ArrivalShare> arrival_shares(const std::vector<uint32_t>& active_per_thread);
 
 class ArrivalSchedule {
   public:
-    // rate_per_s > 0. The first request is due at start_ns.
-    ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t start_ns, uint64_t seed);
+    // rate_per_s > 0: this schedule's own rate. Uniform: it takes `share` of the merged
+    // stream, whose first instant is start_ns. Poisson: the first request is due one
+    // exponential gap after start_ns, like every other.
+    ArrivalSchedule(double rate_per_s, Arrival arrival, uint64_t start_ns, uint64_t seed,
+                    ArrivalShare share = {});
 
     uint64_t next_ns() const { return next_ns_; }
     bool due(uint64_t now_ns) const { return next_ns_ <= now_ns; }
@@ -59,7 +75,12 @@ class ArrivalSchedule {
     uint64_t taken() const { return taken_; }
 
   private:
+    uint64_t instant_ns(uint64_t n) const;
+    uint64_t poisson_gap_ns();  // the next arrival's offset from start_ns
+
     double period_ns_;
+    double merged_period_ns_;  // uniform: the gap between instants of the merged stream
+    ArrivalShare share_;
     Arrival arrival_;
     uint64_t start_ns_;
     uint64_t next_ns_;
@@ -172,6 +193,27 @@ class FreeSlots {
     size_t head_ = 0;
     size_t count_ = 0;
 };
+
+// Open loop: sends every request that is due while a connection slot is free, oldest slot
+// first, until end_ns (the window's end: nothing is sent after it), and returns how many it
+// sent. usable(slot) says whether the slot's connection can still take a request (false
+// drops the slot, and takes nothing from the schedule); send(slot, intended_ns, now_ns)
+// sends one. The clock is read again before each send: every send is a write() (on loopback
+// it also runs the receiver's TCP processing), so one reading for a burst would date its
+// later sends early, hide their self-delay and add it to their uncorrected latency.
+template <typename Clock, typename Usable, typename Send>
+uint32_t send_due_requests(ArrivalSchedule& schedule, FreeSlots& slots, uint64_t end_ns,
+                           Clock clock, Usable usable, Send send) {
+    uint32_t sent = 0;
+    for (uint64_t now = clock(); now < end_ns && !slots.empty() && schedule.due(now);
+         now = clock()) {
+        FreeSlot slot = slots.pop();
+        if (!usable(slot)) continue;
+        send(slot, schedule.take(), now);
+        sent += 1;
+    }
+    return sent;
+}
 
 // A send more than this late by the loadgen's own fault counts as late.
 inline constexpr uint64_t kLateSendNs = 1'000'000;

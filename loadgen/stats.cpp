@@ -11,6 +11,7 @@ Stats::Stats(size_t seconds, bool open)
     : second_latency(seconds, Histogram(kSecondHistogramBits)),
       second_errors(seconds, 0),
       second_unfinished(seconds, 0),
+      second_timed_out(seconds, 0),
       open_loop(open) {}
 
 uint64_t Stats::total_errors() const {
@@ -36,19 +37,24 @@ std::string Stats::merge(const Stats& o) {
         second_latency.resize(o.second_latency.size(), Histogram(kSecondHistogramBits));
         second_errors.resize(o.second_errors.size(), 0);
         second_unfinished.resize(o.second_unfinished.size(), 0);
+        second_timed_out.resize(o.second_timed_out.size(), 0);
     }
     for (size_t i = 0; i < o.second_latency.size(); ++i) {
         if (!second_latency[i].merge(o.second_latency[i]))
             return "per-second histograms have different parameters";
         second_errors[i] += o.second_errors[i];
         second_unfinished[i] += o.second_unfinished[i];
+        second_timed_out[i] += o.second_timed_out[i];
     }
     requests += o.requests;
     latency_sum_ns += o.latency_sum_ns;
     latency_overflows += o.latency_overflows;
+    timeouts_recorded += o.timeouts_recorded;
     unfinished_at_end += o.unfinished_at_end;
     in_flight_at_end += o.in_flight_at_end;
+    answered_after_end += o.answered_after_end;
     in_flight_capacity += o.in_flight_capacity;
+    littles_law_judged = littles_law_judged && o.littles_law_judged;
     for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
     reconnects += o.reconnects;
     idle_probes_ok += o.idle_probes_ok;
@@ -168,10 +174,13 @@ nlohmann::json summary_json(const Stats& s) {
         {"latency_us", percentiles_us(s.latency)},
         {"latency_overflows", s.latency_overflows},
         {"latency_sum_ns", s.latency_sum_ns},
+        {"timeouts_recorded", s.timeouts_recorded},
         {"unfinished_at_end", s.unfinished_at_end},
         {"in_flight_at_end", s.in_flight_at_end},
+        {"answered_after_end", s.answered_after_end},
         {"in_flight_capacity", s.in_flight_capacity},
         {"littles_law_ratio", littles ? nlohmann::json(*littles) : nlohmann::json(nullptr)},
+        {"littles_law_judged", s.littles_law_judged},
         {"errors_total", s.total_errors()},
         {"replies_verified", s.replies_verified},
         {"first_failure", first_failure_json(s.first_failure)},
@@ -219,10 +228,15 @@ nlohmann::json series_json(const Stats& s) {
     for (size_t i = 0; i < s.second_latency.size(); ++i) {
         const Histogram& h = s.second_latency[i];
         uint64_t unfinished = s.second_unfinished[i];
-        uint64_t completed = h.count() - unfinished;
+        uint64_t timed_out = s.second_timed_out[i];
+        uint64_t completed = h.count() - unfinished - timed_out;
+        // The last second of a window that is not a whole number of seconds is partial.
+        double span_s = std::clamp(s.duration_s - double(i), 0.0, 1.0);
         series.push_back(
             {{"t_s", i},
+             {"duration_s", span_s},
              {"requests", completed},
+             {"timed_out", timed_out},
              {"unfinished", unfinished},
              {"errors", s.second_errors[i]},
              {"p99_us", h.count() > 0 ? nlohmann::json(us(h.percentile_ns(0.99))) : nullptr},
@@ -319,6 +333,7 @@ std::string stats_from_json(const nlohmann::json& doc, Stats* out) {
             s.second_latency.push_back(std::move(h));
             s.second_errors.push_back(second.at("errors").get<uint64_t>());
             s.second_unfinished.push_back(optional_value(second, "unfinished", uint64_t{0}));
+            s.second_timed_out.push_back(optional_value(second, "timed_out", uint64_t{0}));
         }
         for (int k = 0; k < kErrorKinds; ++k)
             s.errors[static_cast<size_t>(k)] = optional_value(
@@ -326,9 +341,12 @@ std::string stats_from_json(const nlohmann::json& doc, Stats* out) {
         s.requests = sum.at("requests").get<uint64_t>();
         s.latency_sum_ns = optional_value(sum, "latency_sum_ns", uint64_t{0});
         s.latency_overflows = optional_value(sum, "latency_overflows", uint64_t{0});
+        s.timeouts_recorded = optional_value(sum, "timeouts_recorded", uint64_t{0});
         s.unfinished_at_end = optional_value(sum, "unfinished_at_end", uint64_t{0});
         s.in_flight_at_end = optional_value(sum, "in_flight_at_end", uint64_t{0});
+        s.answered_after_end = optional_value(sum, "answered_after_end", uint64_t{0});
         s.in_flight_capacity = optional_value(sum, "in_flight_capacity", uint64_t{0});
+        s.littles_law_judged = optional_value(sum, "littles_law_judged", true);
         s.replies_verified = optional_value(sum, "replies_verified", uint64_t{0});
         if (sum.contains("first_failure"))
             read_first_failure(sum["first_failure"], &s.first_failure);

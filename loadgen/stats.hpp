@@ -40,19 +40,28 @@ struct Stats {
     Stats(size_t seconds, bool open_loop);
 
     // Measured window only. The latency histograms hold every reply verified inside the
-    // window, and every request still unanswered at its end at (window end - start), a lower
-    // bound (unfinished_at_end counts those).
+    // window, every request that timed out inside it at (timeout - start), and every request
+    // still unanswered at its end: at its true latency when its reply came in the drain after
+    // the window (answered_after_end), else at its age when the drain (or, never sent, the
+    // window) ended. Timed-out and never-answered requests are lower bounds.
     Histogram latency;      // corrected in open loop
     Histogram uncorrected;  // open loop only: from the actual send
     std::vector<Histogram> second_latency;
     std::vector<uint64_t> second_errors;
     std::vector<uint64_t> second_unfinished;
+    std::vector<uint64_t> second_timed_out;
     uint64_t requests = 0;            // replies verified inside the window
     uint64_t latency_sum_ns = 0;      // of those replies (corrected), for Little's law
     uint64_t latency_overflows = 0;   // values above the histogram's range, counted at its top
+    uint64_t timeouts_recorded = 0;   // requests timed out inside the window, in latency
     uint64_t unfinished_at_end = 0;   // in_flight_at_end + backlog_at_end
     uint64_t in_flight_at_end = 0;    // sent, unanswered when the window ended
+    uint64_t answered_after_end = 0;  // of those, answered in the drain after the window
     uint64_t in_flight_capacity = 0;  // active connections ready x --pipeline
+    // Closed loop: the connections keep in_flight_capacity requests in flight, so Little's
+    // law is judged. Not with --requests-per-conn and --pipeline > 1: each connection's
+    // pipeline then drains before it is replaced, by design.
+    bool littles_law_judged = true;
 
     // Whole run, ramp included: a refused connect during the ramp is still an error.
     std::array<uint64_t, kErrorKinds> errors{};

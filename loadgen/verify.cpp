@@ -52,6 +52,29 @@ std::string decoded_body(const http::Response& r, size_t from) {
     return out;
 }
 
+// parse_response's result for a 101 reply: the connection switched to another protocol.
+constexpr ssize_t kSwitchedProtocols = -100;
+
+// Parses the reply at the front of bytes, stepping over the interim (1xx) replies a server
+// may send before its final one (RFC 9110 15.2: a client must accept them even unasked; nginx
+// and Go send 103 Early Hints), at most http::kMaxHeadBytes of them. Returns the length of
+// them all with the final reply, or parse_response's kIncomplete or error; *r is the final
+// reply.
+ssize_t parse_final_response(std::span<const uint8_t> bytes, uint64_t max_body, http::Response* r) {
+    const auto* buf = reinterpret_cast<const char*>(bytes.data());
+    size_t offset = 0;
+    for (;;) {
+        ssize_t n = http::parse_response(buf + offset, bytes.size() - offset, max_body, r);
+        if (n < 0) return n;
+        if (r->status >= 200) return static_cast<ssize_t>(offset) + n;
+        if (r->status == 101) return kSwitchedProtocols;
+        offset += static_cast<size_t>(n);
+        // Interim replies are held to one head's limit in all: a server that sends them
+        // without end would otherwise grow the connection's buffer to its largest.
+        if (offset > http::kMaxHeadBytes) return http::kHeadTooLarge;
+    }
+}
+
 std::string expected_mux1_head(const Mux1Expectation& e) {
     mux1::Header h;
     h.op_or_status = static_cast<uint8_t>(mux1::Status::Ok);
@@ -106,8 +129,7 @@ ReplyResult verify_mux1_reply(std::span<const uint8_t> bytes, const Mux1Expectat
 ReplyResult verify_http_reply(std::span<const uint8_t> bytes, const HttpExpectation& e) {
     http::Response r;
     uint64_t max_body = e.verify == Verify::Full ? e.body_bytes : e.max_body_bytes;
-    ssize_t n = http::parse_response(reinterpret_cast<const char*>(bytes.data()), bytes.size(),
-                                     max_body, &r);
+    ssize_t n = parse_final_response(bytes, max_body, &r);
     if (n == http::kIncomplete) return {ReplyCheck::Incomplete};
     if (n == http::kBodyTooLarge) return {ReplyCheck::Mismatch};
     if (n < 0) return {ReplyCheck::Protocol};
@@ -162,8 +184,11 @@ FailureDetail explain_http_failure(std::span<const uint8_t> bytes, const HttpExp
     bool full = e.verify == Verify::Full;
     FailureDetail d{"", full ? "HTTP/1.1 200 ..." : "HTTP/1.1 2xx ...", excerpt(chars(bytes))};
     http::Response r;
-    ssize_t n = http::parse_response(reinterpret_cast<const char*>(bytes.data()), bytes.size(),
-                                     UINT64_MAX, &r);
+    ssize_t n = parse_final_response(bytes, UINT64_MAX, &r);
+    if (n == kSwitchedProtocols) {
+        d.reason = "101 Switching Protocols: the connection left HTTP";
+        return d;
+    }
     if (n == http::kUnframed) {
         d.reason =
             "a reply framed by neither Content-Length nor chunked: its body ends only "

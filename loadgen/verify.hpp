@@ -8,8 +8,12 @@
 //   (feed more and call again with the longer buffer), Ok with the reply's length in bytes
 //   (the next reply starts there), or Protocol / Mismatch. After Protocol or Mismatch the
 //   connection's stream cannot be trusted and the caller closes it.
+// - HTTP: interim 1xx replies before the final one (103 Early Hints, 100 Continue) belong
+//   to the reply (up to http::kMaxHeadBytes of them): the final reply is verified, and the
+//   length covers them all.
 // - Protocol: not a well-formed reply (bad mux1 magic or version; malformed HTTP, a body
-//   framed by neither Content-Length nor chunked, a head over http::kMaxHeadBytes).
+//   framed by neither Content-Length nor chunked, a head over http::kMaxHeadBytes, a 101
+//   Switching Protocols).
 //   Mismatch: well formed, but not the answer (mux1 tag, status, length or payload; HTTP
 //   status, body length or body bytes; a body over the expectation's limit).
 // - Feeding a reply one byte at a time gives Incomplete for every proper prefix (or the

@@ -171,6 +171,7 @@ void Worker::fail(uint32_t index, ErrorKind kind, uint64_t now) {
         abandoned = c.in_flight > 1 ? c.in_flight - 1 : 0;
     count_errors(kind, count, now);
     count_errors(ErrorKind::Abandoned, abandoned, now);
+    if (kind == ErrorKind::Timeout) record_timed_out(c, now);
     close_conn(c);
     stats_.reconnects += 1;
     if (kind == ErrorKind::Connect) {
@@ -313,11 +314,7 @@ void Worker::on_reply(uint32_t index, const InFlight& f, uint64_t now) {
         if (!c.ready) mark_ready(index, now);
         return;
     }
-    if (now >= times_.window_end_ns) {
-        // Read after the window closed: unanswered as far as the window knows.
-        record_unfinished(f.intended_ns, f.sent_ns, true);
-        return;
-    }
+    if (now >= times_.window_end_ns) return record_answered_after_end(f, now);
     if (now < times_.window_start_ns) return;
     Latency l = measure_latency(f.intended_ns, f.sent_ns, now);
     stats_.record_latency(l.corrected_ns, second_of(now));
@@ -413,18 +410,16 @@ uint32_t Worker::pick_work_us() {
     return options_.work_us;
 }
 
-uint32_t Worker::dispatch_open_loop(uint64_t now) {
+uint32_t Worker::dispatch_open_loop() {
     uint64_t limit = options_.requests_per_conn;
-    uint32_t sent = 0;
-    while (!free_slots_.empty() && schedule_.due(now)) {
-        FreeSlot slot = free_slots_.pop();
+    auto usable = [&](const FreeSlot& slot) {
         Conn& c = conns_[slot.index];
-        if (c.generation != slot.generation) continue;  // the connection closed since
+        if (c.generation != slot.generation) return false;  // the connection closed since
         c.queued -= 1;
-        if (c.state != State::Open || c.in_flight >= c.ring.size() ||
-            (limit != 0 && c.issued >= limit))
-            continue;
-        uint64_t intended = schedule_.take();
+        return c.state == State::Open && c.in_flight < c.ring.size() &&
+               (limit == 0 || c.issued < limit);
+    };
+    auto send = [&](const FreeSlot& slot, uint64_t intended, uint64_t now) {
         if (in_window(intended)) stats_.offered += 1;
         if (in_window(now)) {
             uint64_t delay = self_send_delay_ns(intended, slot.free_since_ns, now);
@@ -433,11 +428,10 @@ uint32_t Worker::dispatch_open_loop(uint64_t now) {
             if (delay > kLateSendNs) stats_.late_sends += 1;
             stats_.max_send_delay_ns = std::max(stats_.max_send_delay_ns, delay);
         }
-        issue(c, intended, now, /*probe=*/false);
+        issue(conns_[slot.index], intended, now, /*probe=*/false);
         flush(slot.index, now);
-        sent += 1;
-    }
-    return sent;
+    };
+    return send_due_requests(schedule_, free_slots_, times_.window_end_ns, now_ns, usable, send);
 }
 
 void Worker::maintain(uint64_t now) {
@@ -518,16 +512,14 @@ std::string Worker::ramp(uint64_t deadline_ns) {
     return "";
 }
 
-void Worker::run(const RunTimes& times) {
+void Worker::run(const RunTimes& times, uint64_t drain_ns) {
     times_ = times;
     phase_ = Phase::Run;
     spin_budget_ = SpinBudget(times.run_start_ns);
     bool open_loop = options_.open_loop();
     if (open_loop)
-        schedule_ = ArrivalSchedule(
-            plan_.rate_per_s, options_.arrival,
-            thread_schedule_start_ns(times.run_start_ns, plan_.index, options_.rate_per_s),
-            derive_seed(options_.seed, plan_.index, 0));
+        schedule_ = ArrivalSchedule(plan_.rate_per_s, options_.arrival, times.run_start_ns,
+                                    derive_seed(options_.seed, plan_.index, 0), plan_.share);
     uint64_t now = now_ns();
     for (uint32_t i = 0; i < conns_.size(); ++i) {
         if (conns_[i].active && conns_[i].ready) stats_.in_flight_capacity += options_.pipeline;
@@ -540,7 +532,8 @@ void Worker::run(const RunTimes& times) {
             window_started = true;
             start_usage = thread_usage();
         }
-        uint32_t sent = open_loop ? dispatch_open_loop(now) : 0;
+        uint32_t sent = 0;
+        if (open_loop && (sent = dispatch_open_loop()) > 0) now = now_ns();  // after the sends
         if (now >= next_maintenance_ns_) maintain(now);
         uint64_t until = std::min(next_maintenance_ns_, times.window_end_ns);
         if (!window_started) until = std::min(until, times.window_start_ns);
@@ -562,35 +555,81 @@ void Worker::run(const RunTimes& times) {
     stats_.cpu_us = cpu.cpu_us;
     stats_.thread_utilisation.push_back(cpu.cpu_us / 1e6 / window_s);
     stats_.thread_cpu.push_back(cpu);
-    finish_window();
+    drain(times.window_end_ns + drain_ns);
+    finish_window(now_ns());
 }
 
-void Worker::record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent) {
+bool Worker::measured_requests_in_flight() const {
+    for (const Conn& c : conns_) {
+        if (!c.active || c.state != State::Open) continue;
+        for (uint32_t k = 0; k < c.in_flight; ++k)
+            if (!c.ring[(c.ring_head + k) % c.ring.size()].probe) return true;
+    }
+    return false;
+}
+
+void Worker::drain(uint64_t deadline_ns) {
+    // No request is sent after the window (after_replies and the schedule stop at its end);
+    // replies that come are recorded by on_reply at their true latency.
+    for (uint64_t now = now_ns(); now < deadline_ns && measured_requests_in_flight();
+         now = now_ns())
+        wait(deadline_ns);
+}
+
+void Worker::record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent,
+                               uint64_t at_ns) {
     uint64_t end = times_.window_end_ns;
     if (intended_ns >= end) return;
     size_t second = second_of(end - 1);
-    stats_.record_latency(end - intended_ns, second);
+    stats_.record_latency(at_ns - intended_ns, second);
     stats_.second_unfinished[second] += 1;
-    if (options_.open_loop() && was_sent) stats_.uncorrected.record(end - sent_ns);
+    if (options_.open_loop() && was_sent) stats_.uncorrected.record(at_ns - sent_ns);
     stats_.unfinished_at_end += 1;
     (was_sent ? stats_.in_flight_at_end : stats_.backlog_at_end) += 1;
 }
 
-void Worker::finish_window() {
-    // Every request due by the end and not answered is recorded at (end - intended): a
-    // stall at the end of the window stays in the figures instead of vanishing.
+void Worker::record_answered_after_end(const InFlight& f, uint64_t now) {
+    // In flight when the window ended, answered since: unfinished as far as the window knows
+    // (it counts in no second's requests), but its latency is known, so it is recorded as
+    // it is rather than cut off at the window's end.
+    if (f.intended_ns >= times_.window_end_ns) return;
+    record_unfinished(f.intended_ns, f.sent_ns, true, now);
+    stats_.answered_after_end += 1;
+}
+
+void Worker::record_timed_out(const Conn& c, uint64_t now) {
+    // A request that timed out waited at least this long; left out, a stall longer than
+    // --timeout would read faster than a shorter one. Recorded, like a reply, in the window
+    // when it was detected.
+    if (!in_window(now)) return;
+    for (uint32_t k = 0; k < c.in_flight; ++k) {
+        const InFlight& f = c.ring[(c.ring_head + k) % c.ring.size()];
+        if (f.probe) continue;
+        size_t second = second_of(now);
+        stats_.record_latency(now - f.intended_ns, second);
+        stats_.second_timed_out[second] += 1;
+        if (options_.open_loop()) stats_.uncorrected.record(now - f.sent_ns);
+        stats_.timeouts_recorded += 1;
+    }
+}
+
+void Worker::finish_window(uint64_t drain_end_ns) {
+    // Every request due by the end and still unanswered is recorded at its age, a lower
+    // bound of its latency: a stall at the end of the window stays in the figures instead of
+    // vanishing. A request never sent is as old as the window's end makes it; one still in
+    // flight after the drain is as old as the drain's end.
     uint64_t end = times_.window_end_ns;
     if (options_.open_loop())
         while (schedule_.due(end - 1)) {
             uint64_t intended = schedule_.take();
             if (in_window(intended)) stats_.offered += 1;
-            record_unfinished(intended, 0, false);
+            record_unfinished(intended, 0, false, end);
         }
     for (Conn& c : conns_) {
         if (!c.active) continue;
         for (uint32_t k = 0; k < c.in_flight && c.state == State::Open; ++k) {
             const InFlight& f = c.ring[(c.ring_head + k) % c.ring.size()];
-            if (!f.probe) record_unfinished(f.intended_ns, f.sent_ns, true);
+            if (!f.probe) record_unfinished(f.intended_ns, f.sent_ns, true, drain_end_ns);
         }
         double n = double(c.completed_in_window);
         stats_.fair_connections += 1;

@@ -8,6 +8,10 @@
 // error by kind (once per request it had in flight), and opens it again; a refused connect
 // waits kConnectRetryNs first so a dead server is not hammered.
 //
+// After the window nothing is sent; the requests still in flight are read to their replies
+// for a bounded drain, so their latency is recorded as it is, not cut off at the window's
+// end (see kMaxDrainNs in run.cpp).
+//
 // The ramp: a connection is ready only after its first verified reply (a probe request),
 // active and idle alike; until then it is "in progress". On loopback a connect completes
 // when the connection enters the accept queue, so counting handshakes alone would let the
@@ -45,6 +49,7 @@ struct WorkerPlan {
     uint32_t max_in_progress = 512;  // this worker's share of kMaxInProgress
     double connect_rate_per_s = 0;   // this worker's share
     double rate_per_s = 0;           // this worker's share (open loop)
+    ArrivalShare share;              // its instants of the merged uniform stream
 };
 
 class Worker {
@@ -58,9 +63,10 @@ class Worker {
     // Opens every connection and waits for each one's first verified reply; returns when
     // all are ready or at deadline_ns. Returns "" or why the worker cannot run at all.
     std::string ramp(uint64_t deadline_ns);
-    // Loads the server until times.window_end_ns, then accounts for what is unfinished.
-    // The connections stay open, idle, until the worker is destroyed.
-    void run(const RunTimes& times);
+    // Loads the server until times.window_end_ns; then, sending nothing more, reads the
+    // replies of the requests still in flight for at most drain_ns, and accounts for what is
+    // unfinished. The connections stay open, idle, until the worker is destroyed.
+    void run(const RunTimes& times, uint64_t drain_ns);
 
     uint32_t ready_connections() const { return ready_; }
     uint64_t first_connect_ns() const { return first_connect_ns_; }
@@ -114,7 +120,7 @@ class Worker {
     void issue(Conn& c, uint64_t intended_ns, uint64_t now, bool probe);
     void probe(uint32_t index, uint64_t now);
     bool flush(uint32_t index, uint64_t now);
-    uint32_t dispatch_open_loop(uint64_t now);  // returns the requests sent
+    uint32_t dispatch_open_loop();  // returns the requests sent
     void maintain(uint64_t now);
     int wait(uint64_t until_ns);
     uint32_t pick_work_us();
@@ -124,8 +130,12 @@ class Worker {
     size_t second_of(uint64_t t) const {
         return size_t((t - times_.window_start_ns) / 1'000'000'000);
     }
-    void record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent);
-    void finish_window();
+    void record_unfinished(uint64_t intended_ns, uint64_t sent_ns, bool was_sent, uint64_t at_ns);
+    void record_answered_after_end(const InFlight& f, uint64_t now);
+    void record_timed_out(const Conn& c, uint64_t now);
+    bool measured_requests_in_flight() const;
+    void drain(uint64_t deadline_ns);
+    void finish_window(uint64_t drain_end_ns);
 
     const LoadOptions& options_;
     const Codec& codec_;

@@ -67,10 +67,13 @@ TEST(MuxloadJson, HasTheDocumentedShapeAndReadsBackLosslessly) {
                                 "latency_us",
                                 "latency_overflows",
                                 "latency_sum_ns",
+                                "timeouts_recorded",
                                 "unfinished_at_end",
                                 "in_flight_at_end",
+                                "answered_after_end",
                                 "in_flight_capacity",
                                 "littles_law_ratio",
+                                "littles_law_judged",
                                 "replies_verified",
                                 "first_failure",
                                 "fairness",
@@ -171,6 +174,11 @@ TEST(MuxloadJson, MergeIsExact) {
     EXPECT_EQ(s["in_flight_capacity"].get<uint64_t>(), 8u);
     EXPECT_EQ(s["loadgen_threads"].size(), 4u);
     EXPECT_EQ(merged["merged_from"].size(), 2u);
+    // What adds is summed in the config, and counts stay counts.
+    for (const char* key : {"conns", "active", "idle", "threads"})
+        EXPECT_TRUE(merged["config"][key].is_number_unsigned()) << key << merged["config"][key];
+    EXPECT_EQ(merged["config"]["threads"], 4);
+    EXPECT_EQ(merged["config"]["conns"], 8);
     for (size_t i = 0; i < 2; ++i)
         EXPECT_EQ(merged["timeseries"][i]["requests"].get<uint64_t>(),
                   a.stats.second_latency[i].count() - a.stats.second_unfinished[i] +

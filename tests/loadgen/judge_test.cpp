@@ -103,9 +103,13 @@ TEST(Clean, ErrorsAndVerificationFailuresHaveTheirOwnExitStatus) {
     EXPECT_EQ(exit_code_for(s), kExitVerifyFailed);
     Stats ramp = open_run();
     ramp.connections_at_start = 19;
+    ramp.connect_time_s = 30.04;  // the ramp ran into --ramp-timeout
     ramp.completed = false;
     judge(&ramp);
-    EXPECT_TRUE(mentions(ramp.not_clean_reasons, "19 of 20"));
+    // The reason a driver quotes for an incomplete run: how many were ready after how long.
+    EXPECT_TRUE(mentions(ramp.not_clean_reasons,
+                         "ramp incomplete: 19 of 20 connections ready after a 30 s ramp"))
+        << ramp.not_clean_reasons.front();
     EXPECT_EQ(exit_code_for(ramp), kExitIncomplete);
 }
 
@@ -128,6 +132,24 @@ TEST(LittlesLaw, FlagsAClosedLoopRunOffByMoreThanTenPercent) {
         EXPECT_TRUE(mentions(s.not_clean_reasons, "Little's law")) << scale;
         EXPECT_EQ(exit_code_for(s), kExitNotClean);
     }
+}
+
+TEST(LittlesLaw, IsReportedNotJudgedWhenPipelinesDrainByDesign) {
+    // --requests-per-conn with --pipeline > 1: a connection's pipeline drains before it is
+    // replaced, so its slots are not always full and the ratio has no fixed target.
+    Stats s = closed_run(0.8);
+    s.littles_law_judged = false;
+    judge(&s);
+    EXPECT_TRUE(s.clean()) << s.not_clean_reasons.front();
+    nlohmann::json doc = result_json(s, {}, {});
+    EXPECT_NEAR(doc["summary"]["littles_law_ratio"].get<double>(), 0.8, 1e-9);
+    EXPECT_FALSE(doc["summary"]["littles_law_judged"].get<bool>());
+    Stats back;  // read back, and merged with a judged run: still not judged
+    ASSERT_EQ(stats_from_json(doc, &back), "");
+    EXPECT_FALSE(back.littles_law_judged);
+    Stats judged = closed_run(0.8);
+    ASSERT_EQ(judged.merge(back), "");
+    EXPECT_FALSE(judged.littles_law_judged);
 }
 
 TEST(LittlesLaw, HasNoRatioInOpenLoopOrWithoutReplies) {
@@ -205,6 +227,18 @@ TEST(Figures, ASecondWithNoReplyHasNullPercentiles) {
     EXPECT_EQ(series[2]["requests"], 0);
     EXPECT_EQ(series[2]["unfinished"], 1);
     EXPECT_FALSE(series[2]["p99_us"].is_null());
+}
+
+TEST(Figures, EachSecondSaysHowLongItIs) {
+    // A 2.5 s window has three entries; the last covers half a second, and its requests
+    // read as half a second's, not as a drop in throughput.
+    Stats s(3, true);
+    s.duration_s = 2.5;
+    nlohmann::json series = result_json(s, {}, {})["timeseries"];
+    ASSERT_EQ(series.size(), 3u);
+    EXPECT_DOUBLE_EQ(series[0]["duration_s"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(series[1]["duration_s"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(series[2]["duration_s"].get<double>(), 0.5);
 }
 
 TEST(Figures, VerdictsReadBackFromJsonUnchanged) {

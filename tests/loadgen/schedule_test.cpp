@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "histogram.hpp"
+#include "run.hpp"
 #include "schedule.hpp"
 
 namespace {
@@ -107,13 +108,14 @@ TEST(CoordinatedOmission, ALoopThatWakesLateWithAFreeConnectionIsTheLoadgensFaul
 }
 
 // --threads T: each thread runs R/T with its own schedule. Started together, T uniform
-// schedules put T requests on one instant every T/R; offset by i/R they merge into one
-// request every 1/R.
+// schedules put T requests on one instant every T/R; each taking its own instants of the
+// merged stream (instant i of every T), they merge into one request every 1/R.
 std::vector<uint64_t> merged_sends(uint32_t threads, double rate, bool offset, uint64_t until) {
     std::vector<uint64_t> sends;
     for (uint32_t t = 0; t < threads; ++t) {
-        uint64_t start = offset ? thread_schedule_start_ns(1'000'000'000, t, rate) : 1'000'000'000;
-        ArrivalSchedule s(rate / threads, Arrival::Uniform, start, derive_seed(7, t, 0));
+        ArrivalShare share = offset ? ArrivalShare{{t}, threads} : ArrivalShare{};
+        ArrivalSchedule s(rate / threads, Arrival::Uniform, 1'000'000'000, derive_seed(7, t, 0),
+                          share);
         while (s.due(until)) sends.push_back(s.take());
     }
     std::sort(sends.begin(), sends.end());
@@ -126,12 +128,96 @@ TEST(ThreadPhases, OffsetThreadsMergeIntoOneUniformStream) {
     for (size_t i = 1; i < sends.size(); ++i) ASSERT_EQ(sends[i] - sends[i - 1], 1'000'000u) << i;
 }
 
+// The schedules the workers of a run would follow, merged, over [start, until].
+std::vector<uint64_t> merged_run_sends(uint32_t conns, uint32_t threads, double rate,
+                                       uint64_t until) {
+    LoadOptions o;
+    o.target_text = "tcp:127.0.0.1:9";
+    o.conns = conns;
+    o.threads = threads;
+    o.rate_per_s = rate;
+    EXPECT_EQ(validate(&o), "");
+    std::vector<uint64_t> sends;
+    for (const WorkerPlan& p : plan_workers(o)) {
+        ArrivalSchedule s(p.rate_per_s, Arrival::Uniform, 1'000'000'000,
+                          derive_seed(o.seed, p.index, 0), p.share);
+        while (s.due(until)) sends.push_back(s.take());
+    }
+    std::sort(sends.begin(), sends.end());
+    return sends;
+}
+
+TEST(ThreadPhases, UnevenSharesStillMergeIntoOneUniformStream) {
+    // 3 connections over 2 threads: one thread carries 2 connections and 2/3 of the rate.
+    for (auto [conns, threads] : {std::pair{3u, 2u}, std::pair{5u, 4u}, std::pair{8u, 4u},
+                                  std::pair{1001u, 2u}, std::pair{100u, 7u}}) {
+        std::vector<uint64_t> sends = merged_run_sends(conns, threads, 3000, 2'000'000'000);
+        ASSERT_GE(sends.size(), 2999u);
+        for (size_t i = 1; i < sends.size(); ++i)
+            ASSERT_NEAR(double(sends[i] - sends[i - 1]), 1e9 / 3000, 1.0)
+                << conns << " connections over " << threads << " threads, send " << i;
+    }
+}
+
+TEST(ThreadPhases, EachThreadTakesItsConnectionsShareOfEveryCycle) {
+    std::vector<ArrivalShare> uneven = arrival_shares({2, 1});
+    EXPECT_EQ(uneven[0].instants, (std::vector<uint32_t>{0, 2}));
+    EXPECT_EQ(uneven[1].instants, (std::vector<uint32_t>{1}));
+    EXPECT_EQ(uneven[1].of, 3u);
+    // Equal shares reduce to one instant of every T.
+    std::vector<ArrivalShare> even = arrival_shares({4, 4, 4, 4});
+    for (uint32_t t = 0; t < 4; ++t) {
+        EXPECT_EQ(even[t].instants, std::vector<uint32_t>{t});
+        EXPECT_EQ(even[t].of, 4u);
+    }
+}
+
+TEST(ThreadPhases, UnevenSharesAreSpreadOverEachCycle) {
+    // 1,001 connections over 2 threads (501 and 500): the merged stream is one request
+    // every 1/R, and each thread sends evenly too. Taken in one block per cycle, thread 0
+    // would send 501 requests one instant apart, then nothing for 500 instants: the whole
+    // rate R, then none.
+    LoadOptions o;
+    o.target_text = "tcp:127.0.0.1:9";
+    o.conns = 1001;
+    o.threads = 2;
+    o.rate_per_s = 1000;
+    ASSERT_EQ(validate(&o), "");
+    for (const WorkerPlan& p : plan_workers(o)) {
+        ArrivalSchedule s(p.rate_per_s, Arrival::Uniform, 0, 1, p.share);
+        uint64_t previous = s.take(), widest = 0, narrowest = UINT64_MAX;
+        for (int i = 0; i < 3000; ++i) {
+            uint64_t t = s.take();
+            widest = std::max(widest, t - previous);
+            narrowest = std::min(narrowest, t - previous);
+            previous = t;
+        }
+        // Instants are 1 ms apart; a thread's mean gap is about 2 of them, and stays within
+        // the number of threads of that.
+        EXPECT_LE(widest, 4'000'000u) << "thread " << p.index;
+        EXPECT_GE(narrowest, 1'000'000u) << "thread " << p.index;
+    }
+}
+
 TEST(ThreadPhases, WithoutOffsetsThreadsSendInBursts) {
     // What the offsets fix: four requests on the same instant, then 4 ms of nothing.
     std::vector<uint64_t> sends = merged_sends(4, 1000, false, 2'000'000'000);
     std::set<uint64_t> gaps;
     for (size_t i = 1; i < sends.size(); ++i) gaps.insert(sends[i] - sends[i - 1]);
     EXPECT_EQ(gaps, (std::set<uint64_t>{0, 4'000'000}));
+}
+
+TEST(ThreadPhases, PoissonThreadsDoNotAllSendAtTheStart) {
+    // T independent Poisson streams merge into one Poisson stream of the whole rate, but
+    // only if none of them has an arrival at the start: eight threads would otherwise send
+    // eight requests on the first instant.
+    std::set<uint64_t> firsts;
+    for (uint32_t t = 0; t < 8; ++t) {
+        ArrivalSchedule s(1000, Arrival::Poisson, 1'000'000'000, derive_seed(7, t, 0));
+        EXPECT_FALSE(s.due(1'000'000'000)) << t;
+        firsts.insert(s.take());
+    }
+    EXPECT_EQ(firsts.size(), 8u);
 }
 
 TEST(Seeds, EveryThreadAndStreamOfARunGetsItsOwn) {
@@ -213,6 +299,71 @@ TEST(FreeSlots, EachSlotKeepsTheTimeItBecameFree) {
     EXPECT_EQ(self_send_delay_ns(5'000'000, a.free_since_ns, 30'000'000), 20'000'000u);
     EXPECT_EQ(self_send_delay_ns(6'000'000, b.free_since_ns, 30'000'000), 10'000'000u);
     EXPECT_TRUE(slots.empty());
+}
+
+TEST(SendDueRequests, EachSendOfABurstIsDatedWhenItIsMade) {
+    // Six requests due 10 us apart (0..50 us), five free slots, and a loop that gets to them
+    // at 50 us; each send (a write) takes 10 us of the fake clock. The k-th send goes out at
+    // 50 + 10k us: that is its send time and its self-delay, not the burst's start.
+    ArrivalSchedule schedule(100'000, Arrival::Uniform, 0, 1);
+    FreeSlots slots(8);
+    for (uint32_t i = 0; i < 5; ++i) slots.push({i, 0, 0});
+    uint64_t clock_ns = 50'000;
+    auto clock = [&] { return clock_ns; };
+    struct Send {
+        uint64_t intended_ns, now_ns;
+    };
+    std::vector<Send> sends;
+    uint32_t sent = send_due_requests(
+        schedule, slots, UINT64_MAX, clock, [](const FreeSlot&) { return true; },
+        [&](const FreeSlot&, uint64_t intended, uint64_t now) {
+            sends.push_back({intended, now});
+            clock_ns += 10'000;  // the write
+        });
+    ASSERT_EQ(sent, 5u);
+    ASSERT_EQ(sends.size(), 5u);
+    for (size_t k = 0; k < sends.size(); ++k) {
+        EXPECT_EQ(sends[k].intended_ns, 10'000 * k);
+        EXPECT_EQ(sends[k].now_ns, 50'000 + 10'000 * k) << k;
+        EXPECT_EQ(self_send_delay_ns(sends[k].intended_ns, 0, sends[k].now_ns), 50'000u) << k;
+    }
+    EXPECT_TRUE(schedule.due(clock_ns));  // the sixth waits for a slot: the server's delay
+}
+
+TEST(SendDueRequests, AStaleSlotTakesNothingFromTheSchedule) {
+    ArrivalSchedule schedule(1'000, Arrival::Uniform, 0, 1);
+    FreeSlots slots(4);
+    slots.push({1, 0, 0});  // its connection closed since
+    slots.push({2, 0, 0});
+    std::vector<uint32_t> used;
+    uint32_t sent = send_due_requests(
+        schedule, slots, UINT64_MAX, [] { return uint64_t{0}; },
+        [](const FreeSlot& s) { return s.index != 1; },
+        [&](const FreeSlot& s, uint64_t intended, uint64_t) {
+            used.push_back(s.index);
+            EXPECT_EQ(intended, 0u);  // the first request went to the live slot
+        });
+    EXPECT_EQ(sent, 1u);
+    EXPECT_EQ(used, std::vector<uint32_t>{2});
+    EXPECT_EQ(schedule.taken(), 1u);
+}
+
+TEST(SendDueRequests, NothingIsSentAtOrAfterTheEnd) {
+    // A burst that runs into the window's end stops there: what is left is the backlog.
+    ArrivalSchedule schedule(100'000, Arrival::Uniform, 0, 1);
+    FreeSlots slots(8);
+    for (uint32_t i = 0; i < 5; ++i) slots.push({i, 0, 0});
+    uint64_t clock_ns = 50'000;
+    std::vector<uint64_t> sent_at;
+    uint32_t sent = send_due_requests(
+        schedule, slots, 70'000, [&] { return clock_ns; }, [](const FreeSlot&) { return true; },
+        [&](const FreeSlot&, uint64_t, uint64_t now) {
+            sent_at.push_back(now);
+            clock_ns += 10'000;
+        });
+    EXPECT_EQ(sent, 2u);
+    EXPECT_EQ(sent_at, (std::vector<uint64_t>{50'000, 60'000}));
+    EXPECT_EQ(slots.size(), 3u);
 }
 
 TEST(FreeSlots, CompactingDropsOnlyStaleEntriesAndKeepsOrder) {

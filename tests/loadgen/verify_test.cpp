@@ -172,6 +172,36 @@ TEST(VerifyHttp, ConnectionCloseIsReported) {
     EXPECT_TRUE(r.close_after);
 }
 
+TEST(VerifyHttp, InterimRepliesBeforeTheFinalOneArePartOfIt) {
+    // RFC 9110 15.2: a client must accept 1xx replies before the final one, even unasked
+    // (nginx and Go send 103 Early Hints on a GET). They answer nothing on their own: the
+    // final reply answers the request, and the reply's length covers them all.
+    std::string hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+    std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+    for (const std::string& before : {hints, go_on, hints + hints}) {
+        std::string reply = before + kRootReply;
+        expect_prefixes(reply, reply.size(), ReplyCheck::Ok, reply.size(),
+                        [](auto b) { return verify_http_reply(b, full_root()); });
+        std::string other = before + kNginxOk;
+        expect_prefixes(other, other.size(), ReplyCheck::Ok, other.size(),
+                        [](auto b) { return verify_http_reply(b, framing()); });
+        // What fails after them is said of the final reply, not of the hints.
+        std::string e404 = before + "HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nx";
+        FailureDetail d = explain_http_failure(bytes_of(e404.data(), e404.size()), framing());
+        EXPECT_EQ(d.reason, "status 404 Not Found (expected 2xx)");
+    }
+    // Interim replies without end are refused once they pass one head's limit.
+    std::string endless;
+    while (endless.size() <= mux::http::kMaxHeadBytes) endless += hints;
+    expect_prefixes(endless + kRootReply, endless.size(), ReplyCheck::Protocol, 0,
+                    [](auto b) { return verify_http_reply(b, framing()); });
+    // 101 switches the connection to another protocol: nothing after it is HTTP.
+    std::string upgrade = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    std::string switched = upgrade + kRootReply;
+    expect_prefixes(switched, upgrade.size(), ReplyCheck::Protocol, 0,
+                    [](auto b) { return verify_http_reply(b, framing()); });
+}
+
 TEST(VerifyHttp, TheFirstFailureShowsExpectedAgainstGot) {
     FailureDetail d = explain_http_failure(bytes_of(kNginxOk.data(), kNginxOk.size()), full_root());
     EXPECT_EQ(d.reason, "a body of 2 bytes (expected 9)");

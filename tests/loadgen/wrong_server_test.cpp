@@ -325,6 +325,41 @@ TEST(Drops, ATimeoutCountsEveryRequestInFlight) {
     EXPECT_EQ(out.stats.errors[size_t(ErrorKind::Timeout)] % 4, 0u) << out.doc["errors"].dump();
 }
 
+TEST(Drops, ATimedOutRequestStaysInTheLatencyFigures) {
+    // A request that timed out waited at least --timeout: dropped from the histogram, a
+    // server that stalls for longer than --timeout would look faster than one that stalls
+    // for less. Each is recorded at (timeout - start), a lower bound, like the requests
+    // unfinished at the window's end.
+    RunOutput out = run_pipelined(Fault::StallAfterFirst);
+    uint64_t timeouts = out.stats.errors[size_t(ErrorKind::Timeout)];
+    ASSERT_GT(timeouts, 0u) << out.doc["errors"].dump();
+    EXPECT_EQ(out.stats.requests, 0u);
+    EXPECT_EQ(out.stats.latency.count(), timeouts + out.stats.unfinished_at_end);
+    EXPECT_EQ(out.stats.timeouts_recorded, timeouts);
+    EXPECT_EQ(out.doc["summary"]["timeouts_recorded"], timeouts);
+    // Detected no sooner than --timeout after the send: by construction, not by a clock.
+    EXPECT_GE(out.stats.latency.max_ns(), uint64_t(500'000'000));
+    uint64_t series_timed_out = 0, series_requests = 0;
+    for (const auto& second : out.doc["timeseries"]) {
+        series_timed_out += second["timed_out"].get<uint64_t>();
+        series_requests += second["requests"].get<uint64_t>();
+    }
+    EXPECT_EQ(series_timed_out, timeouts);
+    EXPECT_EQ(series_requests, 0u);  // no second shows a timed-out request as an answer
+}
+
+TEST(Drops, ARequestNeverAnsweredIsRecordedAtItsAgeWhenTheDrainEnds) {
+    // The server stops answering: the requests in flight at the window's end get no reply in
+    // the drain either, and are recorded at their age when it ended, a lower bound. The drain
+    // lasts --timeout (500 ms, under 1 s), so each is at least that old, by construction.
+    RunOutput out = run_pipelined(Fault::StallAfterFirst);
+    ASSERT_GT(out.stats.in_flight_at_end, 0u) << out.doc["summary"].dump();
+    EXPECT_EQ(out.stats.answered_after_end, 0u);
+    const mux::Histogram& last = out.stats.second_latency.back();
+    EXPECT_EQ(out.doc["timeseries"].back()["unfinished"], out.stats.in_flight_at_end);
+    EXPECT_GE(last.percentile_ns(0.0), uint64_t(500'000'000)) << last.to_json().dump();
+}
+
 TEST(Drops, AResetCountsEveryRequestInFlight) {
     RunOutput out = run_pipelined(Fault::CloseAfterFirst);
     expect_only(out, ErrorKind::Reset);
