@@ -158,6 +158,80 @@ TEST(SweepEndToEnd, AStalledServerEndsThePointWithinItsBound) {
     fs::remove(fake);
 }
 
+// --- the slow scenario, open loop
+
+namespace {
+// A report of the slow scenario open loop at 4000/s that reached 3000/s: its corrected
+// percentiles (from the intended send) beside the uncorrected ones (from the actual send).
+nlohmann::json slow_report(bool clean, const std::string& reason) {
+    nlohmann::json summary = {
+        {"requests", 3000},
+        {"duration_s", 1.0},
+        {"throughput_per_s", 3000.0},
+        {"completed", true},
+        {"clean", clean},
+        {"not_clean_reasons", clean ? std::vector<std::string>{} : std::vector{reason}},
+        {"loadgen_bound", false},
+        {"errors_total", 0},
+        {"latency_us", {{"p50", 900.0}, {"p90", 9300.0}, {"p99", 24000.0}, {"p999", 31000.0}}},
+        {"latency_uncorrected_us",
+         {{"p50", 80.0}, {"p90", 1900.0}, {"p99", 10500.0}, {"p999", 12000.0}}},
+        {"unfinished_at_end", 20},
+        {"open_loop", {{"offered", 4000}, {"achieved_share", 0.75}}}};
+    return {{"schema", "muxload/1"}, {"summary", summary}, {"errors", nlohmann::json::object()}};
+}
+
+}  // namespace
+
+// The check judges the slow scenario on its corrected percentiles: a run whose requests wait
+// three times longer from their intended send, with the same time from the actual send, is a
+// p99 regression. A change of rate between the runs is noted.
+TEST(SweepSlow, TheCheckJudgesSlowOnCorrectedLatency) {
+    const std::vector<double> jitter = {1.00, 0.97, 1.03, 0.99, 1.02, 0.98, 1.01, 0.995};
+    auto run = [&](double corrected_p99_us, double rate) {
+        nlohmann::json points = nlohmann::json::array();
+        for (int r = 0; r < 8; ++r)
+            for (const char* model : {"poll", "epoll-lt"}) {
+                double j = jitter[size_t(r)];
+                auto report = slow_report(true, "");
+                auto& lat = report["summary"]["latency_us"];
+                lat["p50"] = 900.0 * j, lat["p99"] = corrected_p99_us * j;
+                report["summary"]["throughput_per_s"] = rate * j;
+                report["summary"]["latency_uncorrected_us"]["p99"] = 10500.0 * j;
+                points.push_back({{"scenario", "slow"},
+                                  {"model", model},
+                                  {"x_name", "rate_per_s"},
+                                  {"x_value", 4000},
+                                  {"conns", 20},
+                                  {"active", 20},
+                                  {"rate_per_s", 4000},
+                                  {"repeat", r},
+                                  {"status", "ok"},
+                                  {"loadgen_bound", false},
+                                  {"loadgen", report}});
+            }
+        nlohmann::json results = {
+            {"schema", mux::sweep::kResultsSchema},
+            {"environment", {{"hostname", "vm"}, {"kernel", {{"release", "6.1.0"}}}}},
+            {"plan", {{"name", "t"}, {"proto", "mux1"}, {"repeats", 8}, {"slow_rate_per_s", rate}}},
+            {"points", points}};
+        results["summary"] = mux::sweep::summarize(results["points"]);
+        return results;
+    };
+    auto report = mux::check::check_runs(run(24000, 4000), run(72000, 3000), {});
+    std::set<std::string> regressions;
+    for (const auto& c : report.comparisons)
+        if (c.verdict == "regression") regressions.insert(c.model + " " + c.metric);
+    EXPECT_TRUE(regressions.contains("poll latency_p99_us"))
+        << ::testing::PrintToString(regressions);
+    EXPECT_TRUE(regressions.contains("epoll-lt latency_p99_us"));
+    EXPECT_FALSE(regressions.contains("poll latency_p50_us"));
+    bool noted = false;
+    for (const auto& note : report.notes)
+        noted = noted || note.starts_with("plan slow_rate_per_s: 4000");
+    EXPECT_TRUE(noted) << ::testing::PrintToString(report.notes);
+}
+
 TEST(SweepResults, WrittenAndReadBack) {
     fs::path dir = fresh_dir("schema");
     nlohmann::json results = {{"schema", mux::sweep::kResultsSchema},

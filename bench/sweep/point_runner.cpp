@@ -34,6 +34,8 @@ nlohmann::json point_json(const Point& point) {
             {"slow_mix", point.slow_mix},     {"repeat", point.repeat}};
 }
 
+}  // namespace
+
 std::vector<std::string> loadgen_argv(const Point& point, const Plan& plan, const Binaries& bin,
                                       const std::string& target, const std::string& json_path) {
     std::vector<std::string> argv{bin.muxload,
@@ -71,6 +73,7 @@ std::vector<std::string> loadgen_argv(const Point& point, const Plan& plan, cons
     return argv;
 }
 
+namespace {
 nlohmann::json failed(nlohmann::json result, const std::string& code, const std::string& detail) {
     result["status"] = "failed";
     result["reason"] = {{"code", code}, {"detail", detail}};

@@ -158,6 +158,7 @@ def breakdown_sentence(run, panel) -> str:
 
 
 def chart_paragraph(chart, run) -> str:
+    from .charts import panel_title  # charts never imports this module
     sentences = []
     for panel in chart.panels:
         if panel.stack:
@@ -168,7 +169,8 @@ def chart_paragraph(chart, run) -> str:
         if panel.metric in METRICS and run.has_metric(panel.scenario, panel.metric):
             if len(chart.panels) > 1:
                 got = panel_sentences(run, panel.scenario, panel.metric)
-                sentences += [f"{panel.title[0].upper()}{panel.title[1:]}: {s[0].lower()}{s[1:]}" for s in got]
+                title = panel_title(panel, (e.x_name for e in run.scenario(panel.scenario)))
+                sentences += [f"{title[0].upper()}{title[1:]}: {s[0].lower()}{s[1:]}" for s in got]
             else:
                 sentences += panel_sentences(run, panel.scenario, panel.metric)
     if chart.name == "idle_connections":
@@ -182,6 +184,7 @@ def chart_paragraph(chart, run) -> str:
 
 def compare_paragraph(chart, rows: list) -> str:
     """Compare mode: per panel, the largest gain and loss between the runs, and status changes."""
+    from .charts import panel_title  # charts never imports this module
     sentences = []
     for panel in chart.panels:
         metric = METRICS.get(panel.metric)
@@ -191,7 +194,8 @@ def compare_paragraph(chart, rows: list) -> str:
                  if r["scenario"] == panel.scenario and r["metrics"][panel.metric]["better_by"] is not None]
         if not cells:
             continue
-        label = panel.title[0].upper() + panel.title[1:]
+        title = panel_title(panel, (r["x_name"] for r, _ in cells))
+        label = title[0].upper() + title[1:]
         best = max(cells, key=lambda t: t[1]["better_by"])
         worst = min(cells, key=lambda t: t[1]["better_by"])
 

@@ -45,7 +45,7 @@ def _facts_table(runs: list) -> str:
                    for k in facts[0])
     plan_keys = ["name", "models", "scenarios", "proto", "payload_bytes", "reply_bytes", "work_us", "conns",
                  "idle_conns", "idle_active", "latency_rate_per_s", "latency_conns", "churn_conns", "slow_mix",
-                 "slow_conns", "duration_s", "warmup_s", "repeats", "loadgen_threads", "point_timeout_s"]
+                 "slow_conns", "slow_rate_per_s", "duration_s", "warmup_s", "repeats", "loadgen_threads", "point_timeout_s"]
     for k in plan_keys:
         if any(k in r.plan for r in runs):
             rows += f"<tr><th class=l>plan.{_e(k)}</th>" + "".join(

@@ -110,6 +110,16 @@ class FullRunTest(TempDirCase):
         self.assertIn("In the active scenario, select was refused from 2k connections on (fd_setsize).", html)
 
 
+    def test_slow_is_judged_on_corrected_p90_and_p99(self):
+        svg = self.read(self.out, "single_point_scenarios.svg")
+        for text in ("slow: corrected p90 latency", "slow: corrected p99 latency", "offered rate (requests/s) = 4k"):
+            self.assertIn(text, svg)
+        self.assertNotIn("slow: throughput", svg)
+        html = self.read(self.out, "report.html")
+        self.assertIn("work mix 1%:10000, open loop at 4 000 requests/s over 20 connections", html)
+        self.assertIn("Slow: corrected p99 latency: at 4k requests/s offered, fork had the lowest p99 latency, "
+                      "12 500 µs", html)
+
     def test_cpu_breakdown_stacks_user_and_kernel_at_one_point_per_scenario(self):
         svg = self.read(self.out, "cpu_breakdown.svg")
         for text in ("active: CPU per request", "connections = 100", "idle: CPU per request",
@@ -347,6 +357,24 @@ class ReaderTest(unittest.TestCase):
             self.assertEqual(list(ok.metrics), ["throughput_per_s"])
             self.assertEqual(ok.metrics["throughput_per_s"].values, [5.0])
             self.assertEqual(run.models(), ["select", "poll"])
+
+    def test_a_closed_loop_slow_run_is_not_called_corrected(self):
+        # Runs from before slow had a rate ran it closed loop, at x = connections: their p90
+        # is drawn and described under its own name, not as a corrected figure.
+        from muxplotlib.charts import panel_title
+        from muxplotlib.narrative import chart_paragraph
+        chart = next(c for c in CHARTS if c.name == "single_point_scenarios")
+        p90 = next(p for p in chart.panels if p.scenario == "slow" and p.metric == "latency_p90_us")
+        self.assertEqual(panel_title(p90, ["rate_per_s"]), "slow: corrected p90 latency")
+        self.assertEqual(panel_title(p90, ["conns"]), "slow: p90 latency (closed loop, uncorrected)")
+        with tempfile.TemporaryDirectory() as tmp:
+            entries = [{"scenario": "slow", "model": m, "x_name": "conns", "x_value": 20, "status": "ok",
+                        "metrics": {"latency_p90_us": {"median": v}}} for m, v in (("poll", 1900.0), ("fork", 400.0))]
+            with open(os.path.join(tmp, "results.json"), "w") as f:
+                json.dump({"schema": "muxbench-results/2", "summary": entries}, f)
+            text = chart_paragraph(chart, Run(tmp))
+        self.assertIn("Slow: p90 latency (closed loop, uncorrected): at 20 connections, fork had the lowest", text)
+        self.assertNotIn("corrected p90", text)
 
     def test_unknown_status_is_refused(self):
         with tempfile.TemporaryDirectory() as tmp:
