@@ -249,10 +249,11 @@ std::optional<nlohmann::json> merge_runs(const std::vector<nlohmann::json>& runs
 
 namespace {
 // One model's cell: the metric's median (and metric2's after a slash), the server's CPU per
-// request in brackets, * when loadgen-bound; or the status and its reason.
+// request in brackets, * when loadgen-bound, ! when not clean; or the status and its reason.
 std::string summary_cell(const nlohmann::json& e, const char* metric, const char* metric2) {
     const auto& metrics = e["metrics"];
-    if (e["status"] != "ok" || !metrics.contains(metric))
+    bool not_clean = e["status"] == "not_clean";
+    if ((e["status"] != "ok" && !not_clean) || !metrics.contains(metric))
         return e["status"] == "ok"
                    ? "-"
                    : fmt::format("{} ({})", e["status"].get<std::string>(),
@@ -263,13 +264,14 @@ std::string summary_cell(const nlohmann::json& e, const char* metric, const char
                           : "";
     std::string second =
         metric2 && metrics.contains(metric2) ? fmt::format("/{:.0f}", median(metric2)) : "";
-    return fmt::format("{:.0f}{}{}{}", median(metric), second, cpu,
-                       e.value("loadgen_bound", false) ? "*" : "");
+    return fmt::format("{:.0f}{}{}{}{}", median(metric), second, cpu,
+                       e.value("loadgen_bound", false) ? "*" : "", not_clean ? "!" : "");
 }
 }  // namespace
 
 std::string summary_table(const nlohmann::json& results) {
     std::string out;
+    bool any_not_clean = false;
     std::vector<std::string> models;
     for (const auto& e : results["summary"]) {
         std::string m = e["model"];
@@ -320,6 +322,7 @@ std::string summary_table(const nlohmann::json& results) {
                         e["x_value"].get<double>() != x)
                         continue;
                     cell = summary_cell(e, metric, metric2);
+                    any_not_clean = any_not_clean || e["status"] == "not_clean";
                 }
                 out += fmt::format(" {:>20}", cell);
             }
@@ -327,6 +330,10 @@ std::string summary_table(const nlohmann::json& results) {
         }
     }
     out += "\n* loadgen-bound: the load generator, not the server, limited this point\n";
+    if (any_not_clean)
+        out +=
+            "! not clean: muxload fell short of the rate or left requests unfinished (reasons in "
+            "results.json); its latency is a lower bound\n";
     return out;
 }
 

@@ -148,7 +148,9 @@ CHARTS = [
           "from when it was due, also while the server is too busy to take it. In slow, 1% of "
           "requests burn 10 ms at a rate that leaves one-thread models below about 60% busy; "
           "p90 shows the ordinary requests stuck behind a slow one, p99 the slow ones and "
-          "those behind them.", ncols=3),
+          "those behind them. A point muxload judged not clean (below 99% of the rate, or "
+          "requests left unfinished) is crossed and labelled: its percentiles are a lower "
+          "bound.", ncols=3),
 ]
 
 
@@ -357,8 +359,11 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
                 if stat.spread:
                     ax.errorbar([pos], [y], yerr=[[y - stat.min * scale], [stat.max * scale - y]], fmt="none",
                                 ecolor="black", elinewidth=1, capsize=3, zorder=3)
-                if e.status != "ok":
+                if e.status != "ok":  # figures, but not ok ones: crossed and labelled
                     ax.plot([pos], [y], marker="x", ms=10, mew=2, color="black", ls="none", zorder=4)
+                    ax.text(pos, 0.07, f"{e.status}: {e.reason_code}", transform=bottom, rotation=90,
+                            fontsize=7.5, color="black", ha="center", va="bottom", zorder=5,
+                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.75))
     if len(xs) == 1:
         ax.set_xticks(ticks)
         ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=8.5)

@@ -24,8 +24,9 @@ def _join(names: list) -> str:
 def _ranked(run, scenario: str, metric_key: str, x: float) -> list:
     """(model, median, entry) best first, over the models that produced this metric at x."""
     metric = METRICS[metric_key]
+    # A not-clean point's figures are a lower bound taken below the plan's load: never a lead.
     have = [(e.model, e.metrics[metric_key].median, e) for e in run.scenario(scenario)
-            if e.x_value == x and metric_key in e.metrics]
+            if e.x_value == x and metric_key in e.metrics and e.status != "not_clean"]
     return sorted(have, key=lambda t: -t[1] if metric.higher_is_better else t[1])
 
 
@@ -105,7 +106,7 @@ def refusal_sentences(run, scenarios) -> list:
                 span = f"from {where} on"
             else:
                 span = "at " + ", ".join(_x_phrase(e.x_value, e.x_name) for e in bad)
-            verb = "was refused" if first.status == "refused" else first.status
+            verb = {"refused": "was refused", "not_clean": "was not clean"}.get(first.status, first.status)
             out.append(f"In the {scenario} scenario, {model} {verb} {span} ({first.reason_code}).")
     return out
 
