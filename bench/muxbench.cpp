@@ -86,16 +86,7 @@ int merge_folders(const std::vector<std::string>& folders, const std::string& ou
 int main(int argc, char** argv) {
     CLI::App app{"muxbench: measures how the way a server waits for I/O changes what it costs."};
     app.require_subcommand(1);
-    // CLI11 reads plans as config files; keys sit in a [sweep] section. Options given on the
-    // command line override the plan.
-    app.set_config("--plan", "",
-                   "Plan: a name from bench/plans (quick, full, check) or a .toml path")
-        ->transform([](const std::string& value) {
-            std::string path = mux::sweep::plan_path(value);
-            if (!std::filesystem::exists(path))
-                throw CLI::ValidationError("--plan", "no plan file " + path);
-            return path;
-        });
+    mux::sweep::add_plan_option(app);
 
     mux::sweep::SweepOptions sweep_options;
     CLI::App* sweep = app.add_subcommand("sweep", "Run every model across a plan's points");

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -156,6 +157,209 @@ TEST(SweepEndToEnd, AStalledServerEndsThePointWithinItsBound) {
     EXPECT_LT(std::chrono::steady_clock::now() - started, 40s);
     EXPECT_EQ(result["status"], "failed") << result.dump(1).substr(0, 2000);
     fs::remove(fake);
+}
+
+// --- muxload's verdict, as the sweep records it. A stand-in for muxload records its command
+// line, prints the window's edges, writes a given report and exits with a given status, so
+// what the sweep makes of each verdict is known exactly; the server is a real muxserver.
+
+namespace {
+struct FakeLoadgen {
+    fs::path script, argv_file, report_file;
+    ~FakeLoadgen() {
+        for (const auto& f : {script, argv_file, report_file}) fs::remove(f);
+    }
+    std::vector<std::string> argv() const {
+        std::vector<std::string> out;
+        std::ifstream in(argv_file);
+        for (std::string line; std::getline(in, line);) out.push_back(line);
+        return out;
+    }
+};
+
+std::unique_ptr<FakeLoadgen> fake_loadgen(const std::string& name, const nlohmann::json& report,
+                                          int exit_status) {
+    auto fake = std::make_unique<FakeLoadgen>();
+    fake->script = fresh_dir(name + "-muxload.sh");
+    fake->argv_file = fresh_dir(name + "-argv");
+    fake->report_file = fresh_dir(name + "-report.json");
+    std::ofstream(fake->report_file) << report.dump();
+    std::ofstream(fake->script)
+        << "#!/bin/sh\nprintf '%s\\n' \"$@\" > " << fake->argv_file.string()
+        << "\njson=\nwhile [ $# -gt 0 ]; do [ \"$1\" = --json ] && json=$2; shift; done\n"
+           "echo '{\"event\":\"measure_start\",\"pid\":1,\"t_ns\":1}'\n"
+           "echo '{\"event\":\"measure_end\",\"pid\":1,\"t_ns\":2}'\n"
+           "cp "
+        << fake->report_file.string() << " \"$json\"\nexit " << exit_status << "\n";
+    fs::permissions(fake->script, fs::perms::owner_all);
+    return fake;
+}
+
+// A report of the slow scenario open loop at 4000/s that reached 3000/s: its corrected
+// percentiles (from the intended send) beside the uncorrected ones (from the actual send).
+nlohmann::json slow_report(bool clean, const std::string& reason) {
+    nlohmann::json summary = {
+        {"requests", 3000},
+        {"duration_s", 1.0},
+        {"throughput_per_s", 3000.0},
+        {"completed", true},
+        {"clean", clean},
+        {"not_clean_reasons", clean ? std::vector<std::string>{} : std::vector{reason}},
+        {"loadgen_bound", false},
+        {"errors_total", 0},
+        {"latency_us", {{"p50", 900.0}, {"p90", 9300.0}, {"p99", 24000.0}, {"p999", 31000.0}}},
+        {"latency_uncorrected_us",
+         {{"p50", 80.0}, {"p90", 1900.0}, {"p99", 10500.0}, {"p999", 12000.0}}},
+        {"unfinished_at_end", 20},
+        {"open_loop", {{"offered", 4000}, {"achieved_share", 0.75}}}};
+    return {{"schema", "muxload/1"}, {"summary", summary}, {"errors", nlohmann::json::object()}};
+}
+
+mux::sweep::Point slow_point(const mux::sweep::Plan& plan) {
+    auto points = mux::sweep::expand_plan(plan, {"poll"});
+    return points.front();
+}
+
+mux::sweep::Plan slow_plan() {
+    mux::sweep::Plan plan;
+    plan.scenarios = {"slow"};
+    plan.slow_conns = 4;
+    plan.slow_rate_per_s = 4000;
+    plan.repeats = 1;
+    plan.duration_s = 1;
+    plan.point_timeout_s = 20;
+    return plan;
+}
+}  // namespace
+
+// A slow point muxload judged not clean (exit 4: below 99% of the rate) keeps its numbers
+// under a status of its own, with muxload's reason, and is summarised as such.
+TEST(SweepVerdict, AnOpenLoopPointThatIsNotCleanIsRecordedSo) {
+    auto plan = slow_plan();
+    auto fake = fake_loadgen(
+        "not-clean",
+        slow_report(false, "achieved 3000/s, below 99% of the 4000/s offered in the window"), 4);
+    auto result = mux::sweep::run_point(
+        slow_point(plan), plan, {mux::test::binary_path("muxserver"), fake->script.string()});
+    EXPECT_EQ(result["status"], "not_clean") << result.dump(1).substr(0, 2000);
+    EXPECT_EQ(result["reason"]["code"], "loadgen_not_clean");
+    std::string detail = result["reason"]["detail"];
+    EXPECT_NE(detail.find("achieved 3000/s, below 99% of the 4000/s"), std::string::npos) << detail;
+    EXPECT_EQ(result["loadgen_exit_status"], 4);
+    EXPECT_EQ(result["rate_per_s"], 4000);
+    // The stand-in was driven open loop at the plan's rate.
+    auto argv = fake->argv();
+    auto rate = std::find(argv.begin(), argv.end(), "--rate");
+    ASSERT_NE(rate, argv.end());
+    ASSERT_NE(rate + 1, argv.end());
+    EXPECT_EQ(*(rate + 1), "4000");
+
+    // Its figures stay, and they are the corrected ones.
+    auto m = mux::sweep::metrics_of(result);
+    EXPECT_EQ(m["latency_p90_us"], 9300.0);
+    EXPECT_EQ(m["latency_p99_us"], 24000.0);
+    auto summary = mux::sweep::summarize(nlohmann::json::array({result}));
+    ASSERT_EQ(summary.size(), 1u);
+    EXPECT_EQ(summary[0]["status"], "not_clean");
+    EXPECT_EQ(summary[0]["repeats_ok"], 0);
+    EXPECT_EQ(summary[0]["x_name"], "rate_per_s");
+    nlohmann::json results = {{"summary", summary}};
+    std::string table = mux::sweep::summary_table(results);
+    // The table shows its corrected p90/p99, marked as not clean, with what that means.
+    EXPECT_NE(table.find("corrected p90/p99 latency"), std::string::npos) << table;
+    EXPECT_NE(table.find("9300/24000"), std::string::npos) << table;
+    EXPECT_NE(table.find("]!"), std::string::npos) << table;
+    EXPECT_NE(table.find("! not clean: muxload fell short of the rate"), std::string::npos)
+        << table;
+}
+
+// In open loop, errors (exit 3) make a point not clean too: a lost request never reaches the
+// corrected percentiles. A clean run is ok, with its corrected figures.
+TEST(SweepVerdict, AnOpenLoopPointIsOkOnlyWhenClean) {
+    auto plan = slow_plan();
+    auto errors = fake_loadgen("errors", slow_report(false, "3 errors (3 timeout)"), 3);
+    auto result = mux::sweep::run_point(
+        slow_point(plan), plan, {mux::test::binary_path("muxserver"), errors->script.string()});
+    EXPECT_EQ(result["status"], "not_clean") << result.dump(1).substr(0, 2000);
+    EXPECT_NE(result["reason"]["detail"].get<std::string>().find("3 errors"), std::string::npos);
+    EXPECT_EQ(result["loadgen_exit_status"], 3);
+
+    auto clean = fake_loadgen("clean", slow_report(true, ""), 0);
+    result = mux::sweep::run_point(slow_point(plan), plan,
+                                   {mux::test::binary_path("muxserver"), clean->script.string()});
+    EXPECT_EQ(result["status"], "ok") << result.dump(1).substr(0, 2000);
+    EXPECT_EQ(result["loadgen_exit_status"], 0);
+    EXPECT_EQ(mux::sweep::metrics_of(result)["latency_p99_us"], 24000.0);
+}
+
+// A closed-loop point stands with muxload's exit 4 (Little's law), its verdict kept beside it,
+// and muxload is given no rate.
+TEST(SweepVerdict, AClosedLoopPointKeepsItsVerdictBesideAnOkStatus) {
+    mux::sweep::Plan plan;
+    plan.duration_s = 1;
+    plan.point_timeout_s = 20;
+    auto point = mux::sweep::Point::at("active", "conns", 4, 4, 4);
+    point.model = "poll";
+    auto report = slow_report(false, "Little's law off by 13%");
+    report["summary"].erase("latency_uncorrected_us");
+    report["summary"].erase("open_loop");
+    auto fake = fake_loadgen("closed", report, 4);
+    auto result = mux::sweep::run_point(
+        point, plan, {mux::test::binary_path("muxserver"), fake->script.string()});
+    EXPECT_EQ(result["status"], "ok") << result.dump(1).substr(0, 2000);
+    EXPECT_EQ(result["loadgen_exit_status"], 4);
+    auto argv = fake->argv();
+    EXPECT_EQ(std::find(argv.begin(), argv.end(), "--rate"), argv.end());
+    EXPECT_FALSE(argv.empty());
+}
+
+// The check judges the slow scenario on its corrected percentiles: a run whose requests wait
+// three times longer from their intended send, with the same time from the actual send, is a
+// p99 regression. A change of rate between the runs is noted.
+TEST(SweepSlow, TheCheckJudgesSlowOnCorrectedLatency) {
+    const std::vector<double> jitter = {1.00, 0.97, 1.03, 0.99, 1.02, 0.98, 1.01, 0.995};
+    auto run = [&](double corrected_p99_us, double rate) {
+        nlohmann::json points = nlohmann::json::array();
+        for (int r = 0; r < 8; ++r)
+            for (const char* model : {"poll", "epoll-lt"}) {
+                double j = jitter[size_t(r)];
+                auto report = slow_report(true, "");
+                auto& lat = report["summary"]["latency_us"];
+                lat["p50"] = 900.0 * j, lat["p99"] = corrected_p99_us * j;
+                report["summary"]["throughput_per_s"] = rate * j;
+                report["summary"]["latency_uncorrected_us"]["p99"] = 10500.0 * j;
+                points.push_back({{"scenario", "slow"},
+                                  {"model", model},
+                                  {"x_name", "rate_per_s"},
+                                  {"x_value", 4000},
+                                  {"conns", 20},
+                                  {"active", 20},
+                                  {"rate_per_s", 4000},
+                                  {"repeat", r},
+                                  {"status", "ok"},
+                                  {"loadgen_bound", false},
+                                  {"loadgen", report}});
+            }
+        nlohmann::json results = {
+            {"schema", mux::sweep::kResultsSchema},
+            {"environment", {{"hostname", "vm"}, {"kernel", {{"release", "6.1.0"}}}}},
+            {"plan", {{"name", "t"}, {"proto", "mux1"}, {"repeats", 8}, {"slow_rate_per_s", rate}}},
+            {"points", points}};
+        results["summary"] = mux::sweep::summarize(results["points"]);
+        return results;
+    };
+    auto report = mux::check::check_runs(run(24000, 4000), run(72000, 3000), {});
+    std::set<std::string> regressions;
+    for (const auto& c : report.comparisons)
+        if (c.verdict == "regression") regressions.insert(c.model + " " + c.metric);
+    EXPECT_TRUE(regressions.contains("poll latency_p99_us"))
+        << ::testing::PrintToString(regressions);
+    EXPECT_TRUE(regressions.contains("epoll-lt latency_p99_us"));
+    EXPECT_FALSE(regressions.contains("poll latency_p50_us"));
+    bool noted = false;
+    for (const auto& note : report.notes)
+        noted = noted || note.starts_with("plan slow_rate_per_s: 4000");
+    EXPECT_TRUE(noted) << ::testing::PrintToString(report.notes);
 }
 
 TEST(SweepResults, WrittenAndReadBack) {

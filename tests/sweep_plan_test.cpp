@@ -1,8 +1,15 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <set>
 
 #include "plan.hpp"
+#include "point_runner.hpp"
+#include "sweep_command.hpp"
 
 using mux::sweep::expand_plan;
 using mux::sweep::Limits;
@@ -68,12 +75,125 @@ TEST(SweepPlan, SinglePointScenariosCarryTheirShape) {
     Plan plan;
     plan.scenarios = {"latency", "churn", "slow"};
     plan.repeats = 1;
+    plan.slow_rate_per_s = 1234;
     auto points = expand_plan(plan, {"fork"});
     ASSERT_EQ(points.size(), 3u);
     EXPECT_EQ(points[0].rate_per_s, plan.latency_rate_per_s);
     EXPECT_EQ(points[1].requests_per_conn, 1);
+    EXPECT_EQ(points[1].rate_per_s, 0);
+    // slow runs open loop at its own rate, which is where it sits on its chart.
     EXPECT_EQ(points[2].slow_mix, plan.slow_mix);
-    EXPECT_EQ(points[2].rate_per_s, 0);
+    EXPECT_EQ(points[2].rate_per_s, 1234);
+    EXPECT_EQ(points[2].x_name, "rate_per_s");
+    EXPECT_EQ(points[2].x_value, 1234);
+    EXPECT_EQ(points[2].conns, plan.slow_conns);
+    EXPECT_EQ(points[2].active, plan.slow_conns);
+    EXPECT_EQ(plan.to_json()["slow_rate_per_s"], 1234);
+}
+
+namespace {
+// muxbench's own parsing: --plan on the top level, the plan's [sweep] keys on the subcommand.
+// Returns the CLI11 error text, empty when the command line parsed.
+std::string parse_sweep(std::vector<std::string> args, mux::sweep::SweepOptions& options) {
+    CLI::App app;
+    mux::sweep::add_plan_option(app);
+    CLI::App* sweep = app.add_subcommand("sweep");
+    sweep->fallthrough();
+    mux::sweep::setup_sweep(*sweep, options);
+    args.insert(args.begin(), "sweep");
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    try {
+        app.parse(args);
+    } catch (const CLI::ParseError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+std::filesystem::path write_plan(const std::string& name, const std::string& text) {
+    auto path = std::filesystem::temp_directory_path() /
+                ("muxbench-plan-test-" + std::to_string(getpid()) + "-" + name + ".toml");
+    std::ofstream(path) << text;
+    return path;
+}
+
+// The number a plan file gives its key, read as text, so a key the parser ignores shows.
+std::optional<double> plan_number(const std::string& path, const std::string& key) {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);)
+        if (line.starts_with(key + " ")) return std::stod(line.substr(line.find('=') + 1));
+    return std::nullopt;
+}
+
+bool has_pair(const std::vector<std::string>& argv, const std::string& flag,
+              const std::string& value) {
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == flag && argv[i + 1] == value) return true;
+    return false;
+}
+}  // namespace
+
+TEST(SweepPlan, APlanFileSetsTheSlowRate) {
+    auto path = write_plan("slow-rate", "[sweep]\nname = \"t\"\nslow-rate = 1234\n");
+    mux::sweep::SweepOptions options;
+    EXPECT_EQ(parse_sweep({"--plan", path.string()}, options), "");
+    EXPECT_EQ(options.plan.slow_rate_per_s, 1234);
+    EXPECT_EQ(options.plan.name, "t");
+    // The command line overrides the plan.
+    mux::sweep::SweepOptions overridden;
+    EXPECT_EQ(parse_sweep({"--plan", path.string(), "--slow-rate", "900"}, overridden), "");
+    EXPECT_EQ(overridden.plan.slow_rate_per_s, 900);
+    // Open loop needs a rate: 0 or less is refused with the option's name.
+    for (const char* bad : {"0", "-5"}) {
+        mux::sweep::SweepOptions refused;
+        EXPECT_NE(parse_sweep({"--slow-rate", bad}, refused).find("--slow-rate"), std::string::npos)
+            << bad;
+    }
+    std::filesystem::remove(path);
+}
+
+// Every shipped plan states its slow rate, and muxbench reads the rate the file states.
+TEST(SweepPlan, EveryShippedPlanSetsTheSlowRate) {
+    for (const char* name : {"quick", "full", "check"}) {
+        SCOPED_TRACE(name);
+        std::string path = mux::sweep::plan_path(name);
+        auto stated = plan_number(path, "slow-rate");
+        ASSERT_TRUE(stated) << path << " has no slow-rate";
+        mux::sweep::SweepOptions options;
+        ASSERT_EQ(parse_sweep({"--plan", name}, options), "");
+        EXPECT_EQ(options.plan.name, name);
+        EXPECT_EQ(options.plan.slow_rate_per_s, *stated);
+        EXPECT_GT(options.plan.slow_rate_per_s, 0);
+    }
+}
+
+// muxload is told the rate for the open-loop scenarios (latency, slow) and for no other.
+TEST(SweepPlan, TheRateReachesMuxloadOnlyForOpenLoopScenarios) {
+    Plan plan;
+    plan.conns = {10};
+    plan.idle_conns = {100};
+    plan.latency_rate_per_s = 2500;
+    plan.slow_rate_per_s = 4000;
+    plan.repeats = 1;
+    mux::sweep::Binaries bin{"muxserver", "muxload"};
+    auto points = expand_plan(plan, {"poll"});
+    ASSERT_EQ(points.size(), 5u);
+    for (const auto& p : points) {
+        SCOPED_TRACE(p.scenario);
+        auto argv = mux::sweep::loadgen_argv(p, plan, bin, "tcp:127.0.0.1:1", "/tmp/r.json");
+        bool has_rate = std::find(argv.begin(), argv.end(), "--rate") != argv.end();
+        if (p.scenario == "slow") {
+            EXPECT_TRUE(has_pair(argv, "--rate", "4000"));
+            EXPECT_TRUE(has_pair(argv, "--slow", "1%:10000"));
+            EXPECT_TRUE(has_pair(argv, "--conns", std::to_string(plan.slow_conns)));
+        } else if (p.scenario == "latency") {
+            EXPECT_TRUE(has_pair(argv, "--rate", "2500"));
+        } else {
+            EXPECT_FALSE(has_rate) << "closed-loop scenario given a rate";
+        }
+        EXPECT_EQ(std::find(argv.begin(), argv.end(), "--slow") != argv.end(),
+                  p.scenario == "slow");
+    }
 }
 
 TEST(SweepPlan, SelectIsRefusedPastFdSetsize) {

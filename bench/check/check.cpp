@@ -229,7 +229,7 @@ void compare_hosts(const json& base, const json& current, CheckReport& report) {
 void compare_plans(const json& base, const json& current, CheckReport& report) {
     for (const char* key : {"payload_bytes", "reply_bytes", "work_us", "duration_s", "warmup_s",
                             "idle_active", "latency_rate_per_s", "latency_conns", "churn_conns",
-                            "slow_mix", "slow_conns", "loadgen_threads"}) {
+                            "slow_mix", "slow_conns", "slow_rate_per_s", "loadgen_threads"}) {
         json b = base["plan"].value(key, json()), c = current["plan"].value(key, json());
         if (b != c)
             report.notes.push_back(fmt::format("plan {}: {} → {}", key, text_of(b), text_of(c)));

@@ -22,6 +22,7 @@ nlohmann::json Plan::to_json() const {
             {"churn_conns", churn_conns},
             {"slow_mix", slow_mix},
             {"slow_conns", slow_conns},
+            {"slow_rate_per_s", slow_rate_per_s},
             {"duration_s", duration_s},
             {"warmup_s", warmup_s},
             {"repeats", repeats},
@@ -57,7 +58,9 @@ std::vector<Point> scenario_points(const Plan& plan, const std::string& scenario
         p.requests_per_conn = 1;
         points.push_back(p);
     } else if (scenario == "slow") {
-        Point p = Point::at(scenario, "conns", plan.slow_conns, plan.slow_conns, plan.slow_conns);
+        Point p = Point::at(scenario, "rate_per_s", plan.slow_rate_per_s, plan.slow_conns,
+                            plan.slow_conns);
+        p.rate_per_s = plan.slow_rate_per_s;
         p.slow_mix = plan.slow_mix;
         points.push_back(p);
     }

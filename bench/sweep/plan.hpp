@@ -30,9 +30,14 @@ struct Plan {
     int latency_conns = 50;
     // churn: a new connection for every request, this many at once.
     int churn_conns = 10;
-    // slow: a heavy-tailed work mix, e.g. 1% of requests burn 10 ms.
+    // slow: a heavy-tailed work mix, e.g. 1% of requests burn 10 ms, open loop at a fixed
+    // total rate. Open loop because a closed loop's clients stop sending while the server is
+    // blocked, which hides the wait of every request that would have arrived meanwhile. The
+    // rate leaves every one-thread event model below about 60% busy (bench/plans/full.toml
+    // derives it).
     std::string slow_mix = "1%:10000";
     int slow_conns = 50;
+    double slow_rate_per_s = 4000;
 
     double duration_s = 5;
     double warmup_s = 1;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,11 @@ struct Binaries {
 };
 // muxserver and muxload beside the running executable (build/bin).
 Binaries find_binaries();
+
+// muxload's command line for a point. Open-loop points (latency, slow) pass --rate, and
+// muxload then measures latency from each request's intended send time.
+std::vector<std::string> loadgen_argv(const Point& point, const Plan& plan, const Binaries& bin,
+                                      const std::string& target, const std::string& json_path);
 
 // Result of one point, in the results.json "points" entry shape (see results/README.md).
 // Never throws for a failing server or loadgen: the failure is recorded in the result.

@@ -112,12 +112,16 @@ nlohmann::json summarize(const nlohmann::json& points) {
                 break;
             }
         // Only ok repeats are summarised: a failed repeat's figures (a server that died, a ramp
-        // that never finished) describe the failure, not the model.
+        // that never finished) describe the failure, not the model. A group with no ok repeat
+        // but not_clean ones keeps theirs, as the lower bounds its not_clean status says they are.
+        bool any_not_clean = false;
+        for (const auto* p : members) any_not_clean |= p->value("status", "") == "not_clean";
+        const char* summarised = ok > 0 || !any_not_clean ? "ok" : "not_clean";
         nlohmann::json metrics = nlohmann::json::object();
         for (const auto& info : metric_infos()) {
             std::vector<double> values;
             for (const auto* p : members) {
-                if (p->value("status", "") != "ok") continue;
+                if (p->value("status", "") != summarised) continue;
                 auto m = metrics_of(*p);
                 if (m.contains(info.key)) values.push_back(m[info.key].get<double>());
             }
@@ -237,8 +241,31 @@ std::optional<nlohmann::json> merge_runs(const std::vector<nlohmann::json>& runs
     return merged;
 }
 
+namespace {
+// One model's cell: the metric's median (and metric2's after a slash), the server's CPU per
+// request in brackets, * when loadgen-bound, ! when not clean; or the status and its reason.
+std::string summary_cell(const nlohmann::json& e, const char* metric, const char* metric2) {
+    const auto& metrics = e["metrics"];
+    bool not_clean = e["status"] == "not_clean";
+    if ((e["status"] != "ok" && !not_clean) || !metrics.contains(metric))
+        return e["status"] == "ok"
+                   ? "-"
+                   : fmt::format("{} ({})", e["status"].get<std::string>(),
+                                 e.contains("reason") ? e["reason"].value("code", "") : "");
+    auto median = [&](const char* key) { return metrics[key]["median"].get<double>(); };
+    std::string cpu = metrics.contains("cpu_us_per_request")
+                          ? fmt::format(" [{:.1f}]", median("cpu_us_per_request"))
+                          : "";
+    std::string second =
+        metric2 && metrics.contains(metric2) ? fmt::format("/{:.0f}", median(metric2)) : "";
+    return fmt::format("{:.0f}{}{}{}{}", median(metric), second, cpu,
+                       e.value("loadgen_bound", false) ? "*" : "", not_clean ? "!" : "");
+}
+}  // namespace
+
 std::string summary_table(const nlohmann::json& results) {
     std::string out;
+    bool any_not_clean = false;
     std::vector<std::string> models;
     for (const auto& e : results["summary"]) {
         std::string m = e["model"];
@@ -251,12 +278,18 @@ std::string summary_table(const nlohmann::json& results) {
             scenarios.push_back(s);
     }
     for (const auto& scenario : scenarios) {
-        // latency is judged by its tail, the others by throughput. In slow, 1% of requests are
-        // the slow ones, so p99 sits on them; p90 shows fast requests stuck behind them.
+        // latency is judged by its tail, the others by throughput. slow runs open loop like
+        // latency, so its percentiles are corrected too: 1% of requests are the slow ones, so
+        // p99 sits on them, and p90 shows the fast requests stuck behind them.
         const char* metric = "throughput_per_s";
+        const char* metric2 = nullptr;
         const char* title = "throughput (requests/s)";
         if (scenario == "latency") metric = "latency_p99_us", title = "p99 latency (us)";
-        if (scenario == "slow") metric = "latency_p90_us", title = "p90 latency (us)";
+        if (scenario == "slow") {
+            metric = "latency_p90_us";
+            metric2 = "latency_p99_us";
+            title = "corrected p90/p99 latency (us)";
+        }
         out +=
             fmt::format("\n{} scenario: {}, server CPU us/request in brackets\n", scenario, title);
         out += fmt::format("{:>12}", "");
@@ -282,21 +315,8 @@ std::string summary_table(const nlohmann::json& results) {
                     if (e["scenario"] != scenario || e["model"] != m ||
                         e["x_value"].get<double>() != x)
                         continue;
-                    const auto& metrics = e["metrics"];
-                    if (e["status"] != "ok") {
-                        cell =
-                            fmt::format("{} ({})", e["status"].get<std::string>(),
-                                        e.contains("reason") ? e["reason"].value("code", "") : "");
-                    } else if (metrics.contains(metric)) {
-                        double v = metrics[metric]["median"];
-                        std::string cpu =
-                            metrics.contains("cpu_us_per_request")
-                                ? fmt::format(" [{:.1f}]",
-                                              metrics["cpu_us_per_request"]["median"].get<double>())
-                                : "";
-                        cell = fmt::format("{:.0f}{}{}", v, cpu,
-                                           e.value("loadgen_bound", false) ? "*" : "");
-                    }
+                    cell = summary_cell(e, metric, metric2);
+                    any_not_clean = any_not_clean || e["status"] == "not_clean";
                 }
                 out += fmt::format(" {:>20}", cell);
             }
@@ -304,6 +324,10 @@ std::string summary_table(const nlohmann::json& results) {
         }
     }
     out += "\n* loadgen-bound: the load generator, not the server, limited this point\n";
+    if (any_not_clean)
+        out +=
+            "! not clean: muxload fell short of the rate or left requests unfinished (reasons in "
+            "results.json); its latency is a lower bound\n";
     return out;
 }
 

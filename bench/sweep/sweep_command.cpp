@@ -41,6 +41,19 @@ std::string plan_path(const std::string& value) {
     return std::string(MUX_SOURCE_DIR) + "/bench/plans/" + value + ".toml";
 }
 
+void add_plan_option(CLI::App& app) {
+    // CLI11 reads plans as config files; keys sit in a [sweep] section. Options given on the
+    // command line override the plan.
+    app.set_config("--plan", "",
+                   "Plan: a name from bench/plans (quick, full, check) or a .toml path")
+        ->transform([](const std::string& value) {
+            std::string path = plan_path(value);
+            if (!std::filesystem::exists(path))
+                throw CLI::ValidationError("--plan", "no plan file " + path);
+            return path;
+        });
+}
+
 void setup_sweep(CLI::App& app, SweepOptions& o) {
     Plan& p = o.plan;
     app.add_option("--name", p.name, "Plan name recorded in the results")->capture_default_str();
@@ -80,6 +93,11 @@ void setup_sweep(CLI::App& app, SweepOptions& o) {
                    "slow: P%:US, e.g. 1%:10000 = 1% of requests burn 10 ms")
         ->capture_default_str();
     app.add_option("--slow-conns", p.slow_conns, "slow: connections")->capture_default_str();
+    app.add_option("--slow-rate", p.slow_rate_per_s,
+                   "slow: open-loop total rate, requests/s (latency corrected for coordinated "
+                   "omission)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     app.add_option("--duration", p.duration_s, "Measured window per point, seconds")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();

@@ -14,6 +14,9 @@ struct SweepOptions {
     std::string run_name;             // default: <date>-<plan name>
 };
 
+// `--plan NAME|PATH` on the top-level app: a plan is a config file whose [sweep] keys set the
+// sweep subcommand's options (`--slow-rate` is `slow-rate = ...`).
+void add_plan_option(CLI::App& app);
 void setup_sweep(CLI::App& app, SweepOptions& options);
 int run_sweep(const SweepOptions& options);
 

@@ -55,6 +55,16 @@ class Panel:
 PREFERRED_X = {"active": 100, "idle": 1000}
 
 
+def panel_title(panel: Panel, x_names) -> str:
+    """The panel's title, given the x_name of every point it draws. "corrected" holds only
+    where they all ran open loop: slow ran closed loop before it had a rate (x = connections),
+    and a run of then is drawn with its own, uncorrected, name."""
+    closed = any(x != "rate_per_s" for x in x_names)
+    if "corrected " in panel.title and closed:
+        return panel.title.replace("corrected ", "") + " (closed loop, uncorrected)"
+    return panel.title
+
+
 def chosen_x(runs, scenario: str, metric: str):
     have = {}
     for r in runs:
@@ -132,11 +142,16 @@ CHARTS = [
            Panel("latency", "latency_p99_us", "latency: p99", log_y=True),
            Panel("churn", "throughput_per_s", "churn: connections/s (one request each)"),
            Panel("churn", "cpu_us_per_request", "churn: server CPU per request"),
-           Panel("slow", "latency_p90_us", "slow: p90 latency", log_y=True),
-           Panel("slow", "throughput_per_s", "slow: throughput")],
-          "Scenarios run at one point per model, as bars per model. In slow, 1% of requests "
-          "burn 10 ms, so p99 sits on the slow requests themselves; p90 shows the fast ones "
-          "stuck behind them.", ncols=3),
+           Panel("slow", "latency_p90_us", "slow: corrected p90 latency", log_y=True),
+           Panel("slow", "latency_p99_us", "slow: corrected p99 latency", log_y=True)],
+          "Scenarios run at one point per model, as bars per model. latency and slow run open "
+          "loop, so their percentiles are corrected for coordinated omission: a request waits "
+          "from when it was due, also while the server is too busy to take it. In slow, 1% of "
+          "requests burn 10 ms at a rate that leaves one-thread models below about 60% busy; "
+          "p90 shows the ordinary requests stuck behind a slow one, p99 the slow ones and "
+          "those behind them. A point muxload judged not clean (below 99% of the rate, or "
+          "requests left unfinished) is crossed and labelled: its percentiles are a lower "
+          "bound.", ncols=3),
 ]
 
 
@@ -345,8 +360,11 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
                 if stat.spread:
                     ax.errorbar([pos], [y], yerr=[[y - stat.min * scale], [stat.max * scale - y]], fmt="none",
                                 ecolor="black", elinewidth=1, capsize=3, zorder=3)
-                if e.status != "ok":
+                if e.status != "ok":  # figures, but not ok ones: crossed and labelled
                     ax.plot([pos], [y], marker="x", ms=10, mew=2, color="black", ls="none", zorder=4)
+                    ax.text(pos, 0.07, f"{e.status}: {e.reason_code}", transform=bottom, rotation=90,
+                            fontsize=7.5, color="black", ha="center", va="bottom", zorder=5,
+                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.75))
     if len(xs) == 1:
         ax.set_xticks(ticks)
         ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=8.5)
@@ -361,7 +379,8 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_ylabel((metric.unit or metric.label) + (" (log scale)" if log_y else "") if metric else panel.metric)
-    ax.set_title(panel.title, fontsize=10.5)
+    x_names = [e.x_name for lk in looks for e in lk.run.scenario(panel.scenario)]
+    ax.set_title(panel_title(panel, x_names), fontsize=10.5)
 
 
 def _draw_stacked_panel(ax, panel: Panel, looks: list, models: list):

@@ -24,8 +24,9 @@ def _join(names: list) -> str:
 def _ranked(run, scenario: str, metric_key: str, x: float) -> list:
     """(model, median, entry) best first, over the models that produced this metric at x."""
     metric = METRICS[metric_key]
+    # A not-clean point's figures are a lower bound taken below the plan's load: never a lead.
     have = [(e.model, e.metrics[metric_key].median, e) for e in run.scenario(scenario)
-            if e.x_value == x and metric_key in e.metrics]
+            if e.x_value == x and metric_key in e.metrics and e.status != "not_clean"]
     return sorted(have, key=lambda t: -t[1] if metric.higher_is_better else t[1])
 
 
@@ -105,7 +106,7 @@ def refusal_sentences(run, scenarios) -> list:
                 span = f"from {where} on"
             else:
                 span = "at " + ", ".join(_x_phrase(e.x_value, e.x_name) for e in bad)
-            verb = "was refused" if first.status == "refused" else first.status
+            verb = {"refused": "was refused", "not_clean": "was not clean"}.get(first.status, first.status)
             out.append(f"In the {scenario} scenario, {model} {verb} {span} ({first.reason_code}).")
     return out
 
@@ -158,6 +159,7 @@ def breakdown_sentence(run, panel) -> str:
 
 
 def chart_paragraph(chart, run) -> str:
+    from .charts import panel_title  # charts never imports this module
     sentences = []
     for panel in chart.panels:
         if panel.stack:
@@ -168,7 +170,8 @@ def chart_paragraph(chart, run) -> str:
         if panel.metric in METRICS and run.has_metric(panel.scenario, panel.metric):
             if len(chart.panels) > 1:
                 got = panel_sentences(run, panel.scenario, panel.metric)
-                sentences += [f"{panel.title[0].upper()}{panel.title[1:]}: {s[0].lower()}{s[1:]}" for s in got]
+                title = panel_title(panel, (e.x_name for e in run.scenario(panel.scenario)))
+                sentences += [f"{title[0].upper()}{title[1:]}: {s[0].lower()}{s[1:]}" for s in got]
             else:
                 sentences += panel_sentences(run, panel.scenario, panel.metric)
     if chart.name == "idle_connections":
@@ -182,6 +185,7 @@ def chart_paragraph(chart, run) -> str:
 
 def compare_paragraph(chart, rows: list) -> str:
     """Compare mode: per panel, the largest gain and loss between the runs, and status changes."""
+    from .charts import panel_title  # charts never imports this module
     sentences = []
     for panel in chart.panels:
         metric = METRICS.get(panel.metric)
@@ -191,7 +195,8 @@ def compare_paragraph(chart, rows: list) -> str:
                  if r["scenario"] == panel.scenario and r["metrics"][panel.metric]["better_by"] is not None]
         if not cells:
             continue
-        label = panel.title[0].upper() + panel.title[1:]
+        title = panel_title(panel, (r["x_name"] for r, _ in cells))
+        label = title[0].upper() + title[1:]
         best = max(cells, key=lambda t: t[1]["better_by"])
         worst = min(cells, key=lambda t: t[1]["better_by"])
 

@@ -16,7 +16,7 @@ body{font-family:system-ui,-apple-system,"DejaVu Sans",sans-serif;max-width:1200
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 .sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:top}
-th{background:#f4f4f4} td.l,th.l{text-align:left} .refused,.failed{color:#a00}
+th{background:#f4f4f4} td.l,th.l{text-align:left} .refused,.failed,.not_clean{color:#a00}
 .better{background:#e3f4e3} .worse{background:#fbe3e3} .chart img{max-width:100%;border:1px solid #eee}
 .finding{background:#f7f9fc;border-left:4px solid #1f77b4;padding:.5em .8em} .about{color:#444}
 .note{color:#666;font-size:.9em} nav a{margin-right:1em}
@@ -45,7 +45,7 @@ def _facts_table(runs: list) -> str:
                    for k in facts[0])
     plan_keys = ["name", "models", "scenarios", "proto", "payload_bytes", "reply_bytes", "work_us", "conns",
                  "idle_conns", "idle_active", "latency_rate_per_s", "latency_conns", "churn_conns", "slow_mix",
-                 "slow_conns", "duration_s", "warmup_s", "repeats", "loadgen_threads", "point_timeout_s"]
+                 "slow_conns", "slow_rate_per_s", "duration_s", "warmup_s", "repeats", "loadgen_threads", "point_timeout_s"]
     for k in plan_keys:
         if any(k in r.plan for r in runs):
             rows += f"<tr><th class=l>plan.{_e(k)}</th>" + "".join(
@@ -69,7 +69,9 @@ LEGEND_HTML = """<ul class=note>
 <li>Each model keeps one colour and marker on every chart.</li>
 <li>A hollow marker (or white bar) is a loadgen-bound point: muxload, not the server, was the limit.</li>
 <li>× marks a point a model could not run: a dashed wall at the first refused or failed x, labelled with the
-reason code, with a dotted line from the last measured point. The reasons are listed under "Points not run".</li>
+reason code, with a dotted line from the last measured point. A point that ran but not cleanly (not_clean: an
+open-loop run below its rate, or with requests left unfinished) keeps its bar, crossed and labelled. The reasons
+are listed under "Points not run or not ok".</li>
 <li>Error bars span the minimum and maximum over a point's repeats; the marker is the median.</li>
 </ul>"""
 
@@ -135,7 +137,7 @@ def write_report(run, charts_drawn: dict, path: str):
             f"<p class=sub>plan <b>{_e(run.plan.get('name', '?'))}</b>, {_e(run.started_at)} – {_e(run.finished_at)}, "
             f"{run.points_count} points, from <code>{_e(run.path)}</code></p>",
             '<nav><a href="#environment">environment</a><a href="#charts">charts</a>'
-            '<a href="#summary">summary tables</a><a href="#not-run">points not run</a></nav>',
+            '<a href="#summary">summary tables</a><a href="#not-run">points not run or not ok</a></nav>',
             '<h2 id="environment">Environment</h2>', _facts_table([run]),
             '<h2 id="charts">Charts</h2>', LEGEND_HTML]
     body += _chart_sections(charts_drawn, lambda chart: chart_paragraph(chart, run))
@@ -144,7 +146,7 @@ def write_report(run, charts_drawn: dict, path: str):
                 'ran open loop.</p>')
     for s in scenarios:
         body.append(f"<h3>{_e(s)}: {_e(scenario_about(s, run.plan))}</h3>{_summary_table(run, s)}")
-    body += ['<h2 id="not-run">Points not run</h2>', _not_run_table(run)]
+    body += ['<h2 id="not-run">Points not run or not ok</h2>', _not_run_table(run)]
     with open(path, "w", encoding="utf-8") as f:
         f.write(_page(f"muxbench results: {run.name}", body))
 

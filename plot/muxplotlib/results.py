@@ -21,6 +21,8 @@ SCHEMA_1 = "muxbench-results/1"
 # What a schema 1 metric is called in schema 2.
 SCHEMA_1_RENAMED = {"syscalls_per_request": "io_calls_per_request"}
 SCENARIOS = ("active", "idle", "latency", "churn", "slow")
+# not_clean: an open-loop point muxload judged not clean; it has figures, but not ok ones.
+STATUSES = ("ok", "not_clean", "refused", "failed")
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,8 @@ def _read_entry(c: _Checker, raw, i: int, renamed: dict) -> Entry:
         if stat is not None:
             metrics[renamed.get(key, key)] = stat
     status = c.get(raw, "status", str, where)
-    if status not in ("ok", "refused", "failed"):
-        c.fail(f"{where}.status", f"'{status}' is not ok, refused or failed")
+    if status not in STATUSES:
+        c.fail(f"{where}.status", f"'{status}' is not {', '.join(STATUSES[:-1])} or {STATUSES[-1]}")
     return Entry(
         scenario=c.get(raw, "scenario", str, where),
         model=c.get(raw, "model", str, where),

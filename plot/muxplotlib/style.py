@@ -128,6 +128,8 @@ def scenario_about(scenario: str, plan: dict) -> str:
         "idle": f"{p('idle_active', '?')} loaded connections plus idle ones",
         "latency": f"open loop at {p('latency_rate_per_s', '?')} requests/s over {p('latency_conns', '?')} connections",
         "churn": f"a new connection per request, {p('churn_conns', '?')} at once",
-        "slow": f"work mix {p('slow_mix', '?')} over {p('slow_conns', '?')} connections",
+        "slow": (f"work mix {p('slow_mix', '?')}, open loop at {p('slow_rate_per_s', '?')} requests/s "
+                 f"over {p('slow_conns', '?')} connections" if "slow_rate_per_s" in plan
+                 else f"work mix {p('slow_mix', '?')} over {p('slow_conns', '?')} connections, closed loop"),
     }
     return about.get(scenario, scenario)
