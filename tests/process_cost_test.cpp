@@ -4,6 +4,7 @@
 // take over, said aloud, where a counter is unavailable. Counts are read while every process
 // of the tree is blocked in a syscall, so the harness's own calls are known too.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -171,11 +172,13 @@ std::vector<std::string> burner_args(const TreeShape& s, std::vector<std::string
 // Runs the burner with a cgroup and counters (inherited from the root, or on the cgroup)
 // attached before it execs, and reads both while the tree is blocked before and after the
 // work.
-void run_burner(const std::vector<std::string>& args, Window& w, Mode mode = Mode::inherit) {
+void run_burner(const std::vector<std::string>& args, Window& w, Mode mode = Mode::inherit,
+                const std::vector<int>& cpus = {}) {
     mux::sweep::RunCgroup cgroup;
     if (mode == Mode::cgroup && !cgroup.ok()) GTEST_SKIP() << cgroup.error();
     mux::sweep::TreeCounters counters;
     mux::SpawnOptions options;
+    options.cpus = cpus;
     std::string attach_error;
     options.before_exec = [&](pid_t pid) {
         if (cgroup.ok()) cgroup.attach(pid, &attach_error);
@@ -294,6 +297,62 @@ INSTANTIATE_TEST_SUITE_P(ProcessCost, KernelCounters,
                          testing::Combine(testing::ValuesIn(kShapes),
                                           testing::Values(Mode::inherit, Mode::cgroup)),
                          shape_and_mode);
+
+// Threads are counted like processes: every thread is born in its process's cgroup, and an
+// inherited counter is copied into every thread as into every child. Creating, starting,
+// ending and joining a thread takes calls that vary with the C library (mmap, mprotect,
+// clone3, set_robust_list, rseq, madvise, futex...), none of them a write or a wait call:
+// those two counts stay exact, and the total is bounded.
+class KernelCountersOnThreads : public testing::TestWithParam<Mode> {
+  protected:
+    void SetUp() override {
+        std::string why;
+        if (!perf_available(&why)) GTEST_SKIP() << why;
+    }
+};
+
+TEST_P(KernelCountersOnThreads, CountEveryThreadsCalls) {
+    constexpr uint64_t kThreads = 4, kWrites = 100, kWaitRounds = 10, kCallsPerThread = 40;
+    const TreeShape s{"Threads", {"--threads", std::to_string(kThreads)}, 2, 1};
+    Window w;
+    ASSERT_NO_FATAL_FAILURE(run_burner(
+        burner_args(
+            s, {"--writes", std::to_string(kWrites), "--wait-calls", std::to_string(kWaitRounds)}),
+        w, GetParam()));
+    const uint64_t threads = uint64_t(leaves(s)) * kThreads;
+    const uint64_t waits = 8 * kWaitRounds;
+    EXPECT_EQ(w.delta(Counter::wait_calls), threads * waits);
+    EXPECT_EQ(w.delta(Counter::io_calls), harness_io_calls(s) + threads * kWrites);
+    const uint64_t known = harness_syscalls(s) + threads * ((2 + kWrites) + (2 + waits));
+    EXPECT_GE(w.delta(Counter::syscalls), known);
+    EXPECT_LE(w.delta(Counter::syscalls), known + threads * kCallsPerThread);
+}
+
+INSTANTIATE_TEST_SUITE_P(ProcessCost, KernelCountersOnThreads,
+                         testing::Values(Mode::inherit, Mode::cgroup),
+                         [](const testing::TestParamInfo<Mode>& p) {
+                             return std::string(p.param == Mode::cgroup ? "OnCgroup" : "Inherited");
+                         });
+
+// A counter on a cgroup is a per-CPU counter: it sees the group only on the CPU it was opened
+// for. The sweep opens one on every online CPU, so the tree is counted wherever it runs:
+// pinned to each CPU in turn, the count stays exact.
+TEST(KernelCounters, OnTheCgroupTheTreeIsCountedOnEveryCpu) {
+    std::string why;
+    if (!perf_available(&why)) GTEST_SKIP() << why;
+    cpu_set_t allowed;
+    ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    constexpr uint64_t kWrites = 100;
+    const TreeShape s{"AliveThroughout", {}, 2, 0};
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        Window w;
+        ASSERT_NO_FATAL_FAILURE(run_burner(burner_args(s, {"--writes", std::to_string(kWrites)}), w,
+                                           Mode::cgroup, {cpu}));
+        EXPECT_EQ(w.delta(Counter::syscalls), harness_syscalls(s) + 2 * (2 + kWrites))
+            << "on cpu " << cpu;
+    }
+}
 
 TEST(KernelCounters, WaitCallsFilterNamesEveryWaitCall) {
     std::string filter = mux::sweep::syscall_filter(mux::sweep::wait_syscalls());
