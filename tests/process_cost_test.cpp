@@ -645,6 +645,43 @@ TEST(RunCgroup, StaleGroupsOfDeadSweepsAreRemovedOthersKept) {
     rmdir(not_ours.c_str());
 }
 
+// A killed sweep's pid is soon another process's: a fork point starts thousands of processes
+// and pid_max is 32,768 here. A group holding a process that started before the process now
+// bearing the group's pid was not made by it, whatever the pid says: it is stale. A group
+// whose creator is alive keeps what it holds.
+TEST(RunCgroup, AStaleGroupWhosePidWasReusedIsRemoved) {
+    mux::sweep::RunCgroup mine;
+    if (!mine.ok()) GTEST_SKIP() << mine.error();
+    fs::path parent = fs::path(mine.path()).parent_path();
+    mux::SpawnOptions options;
+    options.kill_with_parent = true;
+    mux::Subprocess server({"/bin/sleep", "60"}, options);  // what the killed sweep left
+    mux::Subprocess mine_server({"/bin/sleep", "60"}, options);
+    std::string error;
+    ASSERT_TRUE(mine.attach(mine_server.pid(), &error)) << error;
+    // /proc's start times are in ticks of 1/CLK_TCK s: the pid's new bearer starts later.
+    std::this_thread::sleep_for(50ms);
+    mux::Subprocess reuser({"/bin/sleep", "60"}, options);
+    ASSERT_TRUE(server.running() && reuser.running());
+    fs::path stale = parent / ("muxbench-" + std::to_string(reuser.pid()) + "-0");
+    ASSERT_EQ(mkdir(stale.c_str(), 0755), 0) << stale << ": " << std::strerror(errno);
+    std::ofstream(stale / "cgroup.procs") << server.pid() << std::endl;
+    std::vector<std::string> errors;
+    auto removed = mux::sweep::remove_stale_cgroups(&errors);
+    EXPECT_TRUE(errors.empty()) << errors.front();
+    EXPECT_FALSE(fs::exists(stale));
+    EXPECT_NE(std::find(removed.begin(), removed.end(), stale.string()), removed.end());
+    EXPECT_TRUE(server.wait(5s).has_value()) << "what the stale group held still runs";
+    EXPECT_TRUE(fs::exists(mine.path()));
+    EXPECT_TRUE(mine_server.running() && !mine_server.wait(0ms).has_value());
+    EXPECT_TRUE(reuser.running() && !reuser.wait(0ms).has_value());
+    if (fs::exists(stale)) {  // before the fix: leave nothing behind
+        server.send_signal(SIGKILL);
+        server.wait(5s);
+        rmdir(stale.c_str());
+    }
+}
+
 // Where v2 is left out, v1's cpuacct gives the CPU; perf's counters cannot follow a cpuacct
 // group (perf_event is not on that hierarchy), so they are inherited instead, and say why.
 TEST(ServerCostProbe, OnCgroupV1TheCpuComesFromCpuacctAndTheCountersAreInherited) {
