@@ -144,6 +144,13 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
             worker->run(times, drain_ns);
         });
     ramped.arrive_and_wait();
+    // The window's edges, known from now: a driver that reads the server's counters can
+    // wake at these instants instead of waiting for the lines below, which this thread prints
+    // only once it is scheduled after each edge.
+    emit(events, {{"event", "window"},
+                  {"pid", getpid()},
+                  {"start_ns", times.window_start_ns},
+                  {"end_ns", times.window_end_ns}});
     // The ramp: from the first connect to the last connection ready (or the ramp's end,
     // when not all became ready).
     uint64_t first_connect = UINT64_MAX, last_ready = 0;

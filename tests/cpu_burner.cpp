@@ -12,6 +12,9 @@
 // calls of each of the 8 wait syscalls (plus epoll_create1 and close), --sleeps N
 // clock_nanosleep. The harness calls are listed in tests/process_cost_test.cpp
 // (harness_syscalls()). Work is done through syscall(2) where glibc might pick another call.
+// With --threads T, each leaf does its writes and wait calls on T threads of its own, each
+// doing all of them, and joins them (creating and joining a thread takes calls of its own,
+// none of them a write or a wait call).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -26,6 +29,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -40,6 +44,7 @@ struct Options {
     int touch_mib = 0;
     int sleeps = 0;
     int root_touch_mib = 0;
+    int threads = 0;              // 0: the writes and wait calls on the leaf's own thread
     bool fork_late = false;       // fork the workers after SIGUSR1 instead of before "started"
     bool nocldwait = false;       // exited workers are reaped by the kernel, not by the root
     bool ignore_sigchld = false;  // the same, by ignoring SIGCHLD (visible in /proc)
@@ -87,14 +92,22 @@ void do_work(const Options& o) {
         while (process_cpu_s() < until)
             for (int i = 0; i < 100'000; ++i) spin = spin + 1;
     }
-    if (o.writes > 0) {
+    if (o.threads > 0) {
+        Options on_thread{};
+        on_thread.writes = o.writes;
+        on_thread.wait_calls = o.wait_calls;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < o.threads; ++i)
+            threads.emplace_back([on_thread] { do_work(on_thread); });
+        for (auto& t : threads) t.join();
+    } else if (o.writes > 0) {
         int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
         char byte = 'x';
         for (int i = 0; i < o.writes; ++i)
             if (syscall(SYS_write, devnull, &byte, 1) != 1) _exit(4);
         close(devnull);
     }
-    if (o.wait_calls > 0) {
+    if (o.wait_calls > 0 && o.threads == 0) {
         int epfd = epoll_create1(EPOLL_CLOEXEC);
         for (int i = 0; i < o.wait_calls; ++i) wait_calls_once(epfd);
         close(epfd);
@@ -169,6 +182,8 @@ int main(int argc, char** argv) {
     app.add_option("--touch-mib", o.touch_mib)->check(CLI::Range(0, 1024));
     app.add_option("--sleeps", o.sleeps)->check(CLI::Range(0, 10'000));
     app.add_option("--root-touch-mib", o.root_touch_mib)->check(CLI::Range(0, 1024));
+    app.add_option("--threads", o.threads, "Threads per leaf for the writes and wait calls")
+        ->check(CLI::Range(0, 64));
     app.add_flag("--fork-late", o.fork_late);
     app.add_flag("--nocldwait", o.nocldwait, "SA_NOCLDWAIT: the kernel reaps exited workers");
     app.add_flag("--ignore-sigchld", o.ignore_sigchld, "SIGCHLD ignored: the same");

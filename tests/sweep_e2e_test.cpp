@@ -48,6 +48,12 @@ void expect_every_cost_figure(const nlohmann::json& point) {
     EXPECT_NEAR(m.value("cpu_user_us_per_request", 0.0) + m.value("cpu_sys_us_per_request", 0.0),
                 m.value("cpu_us_per_request", 0.0), 0.05 * m.value("cpu_us_per_request", 0.0));
     EXPECT_GT(m.value("ramp_s", 0.0), 0) << model;
+    // The counters are read when muxload's lines arrive: after its window's edges, never
+    // before (up to how exactly muxload converts its window to CLOCK_REALTIME).
+    ASSERT_TRUE(cost.contains("edge_lag_s") && cost["edge_lag_s"].is_object())
+        << model << ": " << cost["missing"];
+    EXPECT_GE(cost["edge_lag_s"]["start"].get<double>(), -1e-4) << model;
+    EXPECT_GE(cost["edge_lag_s"]["end"].get<double>(), -1e-4) << model;
     bool perf = cost["sources"]["syscalls"] == "perf";
     if (!perf) {
         EXPECT_TRUE(cost["missing"].contains("syscalls_per_request")) << cost.dump();
@@ -621,6 +627,51 @@ TEST_F(FreshSweep, EveryKeyWrittenIsDocumented) {
                                          << ") is named in neither results/README.md nor "
                                             "docs/muxload-json.md";
     EXPECT_EQ((*results_)["schema"], "muxbench-results/2");
+}
+
+// --- the counters' window is muxload's
+
+// muxload announces its window's edges when its ramp ends, and prints measure_start and
+// measure_end only once its main thread is scheduled after each edge, which under load took
+// tens of ms. The sweep reads the counters at the announced edges: a muxload whose lines come
+// 1.5 s late does not move the readings off its window.
+TEST(SweepWindow, CountersAreReadAtTheAnnouncedEdgesNotWhenTheLinesArrive) {
+    fs::path fake = fresh_dir("late-muxload.py");
+    std::ofstream(fake) << R"(#!/usr/bin/env python3
+import json, sys, time
+json_path = sys.argv[sys.argv.index('--json') + 1]
+offset = time.time_ns() - time.monotonic_ns()
+start = time.monotonic_ns() + 200_000_000
+end = start + 300_000_000
+def say(line):
+    print(json.dumps(line), flush=True)
+say({'event': 'window', 'pid': 0, 'start_ns': start, 'end_ns': end})
+time.sleep((end - time.monotonic_ns()) / 1e9 + 1.5)
+say({'event': 'measure_start', 't_ns': time.monotonic_ns()})
+say({'event': 'measure_end', 't_ns': time.monotonic_ns()})
+with open(json_path, 'w') as out:
+    json.dump({'summary': {'requests': 1, 'completed': True,
+                           'window_start_unix_ns': start + offset,
+                           'window_end_unix_ns': end + offset}}, out)
+sys.stdin.read()
+)";
+    fs::permissions(fake, fs::perms::owner_all);
+    mux::sweep::Plan plan;
+    plan.duration_s = 0.3;
+    plan.warmup_s = 0.2;
+    plan.point_timeout_s = 30;
+    auto point = mux::sweep::Point::at("active", "conns", 1, 1, 1);
+    point.model = "epoll-lt";
+    auto result =
+        mux::sweep::run_point(point, plan, {mux::test::binary_path("muxserver"), fake.string()});
+    fs::remove(fake);
+    ASSERT_EQ(result["status"], "ok") << result.dump();
+    const auto& lag = result["server_cost"]["edge_lag_s"];
+    ASSERT_TRUE(lag.is_object()) << result["server_cost"].dump();
+    for (const char* edge : {"start", "end"}) {
+        EXPECT_LT(lag[edge].get<double>(), 1.0) << edge << ": read when the line arrived";
+        EXPECT_GE(lag[edge].get<double>(), -1e-4) << edge << ": read before the edge";
+    }
 }
 
 // --- the run's cgroup never outlives its point or its sweep

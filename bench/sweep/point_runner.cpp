@@ -1,9 +1,11 @@
 #include "point_runner.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -132,10 +134,46 @@ nlohmann::json rusage_json(const rusage& usage) {
             {"max_rss_bytes", u.max_rss_bytes}};
 }
 
-std::string event_of(const std::string& line) {
-    if (line.empty() || line.front() != '{') return "";
+// muxload's event line as an object; an empty one for any other line.
+nlohmann::json event_of(const std::string& line) {
+    if (line.empty() || line.front() != '{') return nlohmann::json::object();
     auto j = nlohmann::json::parse(line, nullptr, false);
-    return j.is_object() ? j.value("event", "") : "";
+    return j.is_object() ? j : nlohmann::json::object();
+}
+
+// SCHED_FIFO for this thread while it lives, where this process may: woken at a window's
+// edge, the sweep then runs at once instead of after whatever else is runnable, which took
+// up to 86 ms here under load from other work. It holds the CPU only while it reads the
+// counters and the cgroup (ServerCostProbe drops it before a /proc walk), and no child
+// inherits it.
+class RealtimeWhileReading {
+  public:
+    RealtimeWhileReading() {
+        sched_param realtime{};
+        realtime.sched_priority = 1;
+        raised_ = sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &realtime) == 0;
+    }
+    ~RealtimeWhileReading() {
+        sched_param normal{};
+        if (raised_) sched_setscheduler(0, SCHED_OTHER, &normal);
+    }
+    RealtimeWhileReading(const RealtimeWhileReading&) = delete;
+    RealtimeWhileReading& operator=(const RealtimeWhileReading&) = delete;
+
+  private:
+    bool raised_ = false;
+};
+
+// Sleeps until t_ns on CLOCK_MONOTONIC, muxload's clock (and steady_clock's, on Linux),
+// unless that is past the point's deadline.
+bool sleep_until_ns(int64_t t_ns, Clock::time_point deadline) {
+    auto deadline_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    if (t_ns > deadline_ns) return false;
+    timespec at{time_t(t_ns / 1'000'000'000), long(t_ns % 1'000'000'000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+    return true;
 }
 }  // namespace
 
@@ -190,20 +228,44 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     Subprocess loadgen(loadgen_argv(point, plan, bin, ready["endpoint"], json_path),
                        loadgen_options);
 
-    bool window_started = false, window_ended = false;
+    bool window_started = false, window_ended = false, start_read = false, end_read = false;
     Clock::time_point measure_started{}, measure_ended{};
     double start_sample_s = 0, end_sample_s = 0, memory_sample_s = 0;
+    auto read_start = [&] {
+        measure_started = Clock::now();
+        start_sample_s = probe.mark_start();
+        window_environment.mark_start();
+        start_read = true;
+    };
+    auto read_end = [&] {
+        measure_ended = Clock::now();
+        end_sample_s = probe.mark_end();
+        window_environment.mark_end();
+        end_read = true;
+    };
     while (auto line = loadgen.read_line(left())) {
-        std::string event = event_of(*line);
-        if (event == "measure_start") {
-            measure_started = Clock::now();
-            start_sample_s = probe.mark_start();
-            window_environment.mark_start();
+        auto event = event_of(*line);
+        std::string name = event.value("event", "");
+        if (name == "window") {
+            // The counters are read at the window's edges themselves, waking for them, not
+            // when measure_start and measure_end arrive: those trail the edges by muxload's
+            // and this process's scheduling delays (up to 36 ms here under load), which
+            // would shift the counters' window off the one muxload counts requests in.
+            int64_t start_ns = event.value("start_ns", int64_t{0});
+            int64_t end_ns = event.value("end_ns", int64_t{0});
+            if (start_ns > 0 && end_ns > start_ns) {
+                RealtimeWhileReading at_once;
+                if (sleep_until_ns(start_ns, deadline)) read_start();
+            }
+            if (start_read && end_ns > start_ns) {
+                RealtimeWhileReading at_once;
+                if (sleep_until_ns(end_ns, deadline)) read_end();
+            }
+        } else if (name == "measure_start") {
+            if (!start_read) read_start();  // a muxload that announced no window
             window_started = true;
-        } else if (event == "measure_end") {
-            measure_ended = Clock::now();
-            end_sample_s = probe.mark_end();
-            window_environment.mark_end();
+        } else if (name == "measure_end") {
+            if (!end_read) read_end();
             window_ended = window_started;
             memory_sample_s = probe.sample_memory();
             loadgen.close_stdin();  // muxload held its connections open until now
@@ -249,7 +311,10 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         return failed(result, "no_window", "muxload never reported its measured window");
 
     uint64_t requests = report["summary"].value("requests", uint64_t{0});
-    result["server_cost"] = probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare);
+    ServerCostProbe::WindowUnixNs window{
+        report["summary"].value("window_start_unix_ns", uint64_t{0}),
+        report["summary"].value("window_end_unix_ns", uint64_t{0})};
+    result["server_cost"] = probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare, window);
     result["loadgen_bound"] = report["summary"].value("loadgen_bound", false);
 
     int exit_code =

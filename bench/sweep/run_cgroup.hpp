@@ -56,8 +56,9 @@ class RunCgroup {
 };
 
 // Removes this tool's groups whose creating process is gone (a sweep killed with SIGKILL),
-// killing what is left in them. Groups of a sweep still running are kept, and no group that
-// is not named muxbench-<pid>-<n> is touched. Returns the paths removed; *errors gets one
+// killing what is left in them, also when its pid now belongs to another process. Groups of
+// a sweep still running are kept, and no group that is not named muxbench-<pid>-<n> is
+// touched. Returns the paths removed; *errors gets one
 // line per group that could not be.
 std::vector<std::string> remove_stale_cgroups(std::vector<std::string>* errors);
 

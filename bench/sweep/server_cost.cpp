@@ -11,6 +11,8 @@
 // problem only ever moves the figures it would have given to the next source.
 #include "server_cost.hpp"
 
+#include <sched.h>
+
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -23,10 +25,14 @@ namespace {
 
 using json = nlohmann::json;
 
-int64_t monotonic_now_ns() {
+int64_t now_ns(clockid_t clock) {
     timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime(clock, &now);
     return int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+int64_t monotonic_now_ns() {
+    return now_ns(CLOCK_MONOTONIC);
 }
 
 // One figure: its values (a total, or user and system), the source that gave them, or why
@@ -80,6 +86,7 @@ void ServerCostProbe::sample_idle() {
 ServerCostProbe::Edge ServerCostProbe::mark(TreeCounters::Edge which) {
     Edge edge;
     edge.monotonic_ns = monotonic_now_ns();
+    edge.realtime_ns = now_ns(CLOCK_REALTIME);
     edge.counters = counters_.read(which);
     if (!cgroup_.ok())
         edge.cgroup_error = cgroup_.error();
@@ -93,6 +100,10 @@ ServerCostProbe::Edge ServerCostProbe::mark(TreeCounters::Edge which) {
                      !counters_.is_open(Counter::page_faults) ||
                      !counters_.is_open(Counter::io_calls);
     if (want_proc) {
+        // The walk can take seconds: never at the real-time priority an edge may be read at
+        // (point_runner.cpp).
+        sched_param normal{};
+        if (sched_getscheduler(0) != SCHED_OTHER) sched_setscheduler(0, SCHED_OTHER, &normal);
         auto began = std::chrono::steady_clock::now();
         edge.tree = sample_process_tree(pid_);
         edge.walk_s =
@@ -174,14 +185,26 @@ void put_figure(json& cost, json& sources, json& missing, const char* figure, co
 
 }  // namespace
 
-json ServerCostProbe::to_json(uint64_t requests, uint64_t connections,
-                              double max_walk_share) const {
+json ServerCostProbe::to_json(uint64_t requests, uint64_t connections, double max_walk_share,
+                              std::optional<WindowUnixNs> loadgen_window) const {
     json cost = json::object(), sources = json::object(), missing = json::object();
     Figure cpu, split, switches, faults, syscalls, waits, ios;
     if (start_ && end_) {
         const Edge &a = *start_, &b = *end_;
         double window_s = double(b.monotonic_ns - a.monotonic_ns) / 1e9;
         cost["window_s"] = window_s;
+        // The counters are read when muxload's line arrives, after its window's edge: the
+        // lag at each edge says how far the two windows differ.
+        if (loadgen_window && loadgen_window->start > 0 && loadgen_window->end > 0) {
+            cost["edge_lag_s"] = {
+                {"start", double(a.realtime_ns - int64_t(loadgen_window->start)) / 1e9},
+                {"end", double(b.realtime_ns - int64_t(loadgen_window->end)) / 1e9}};
+        } else {
+            cost["edge_lag_s"] = json();
+            missing["edge_lag_s"] =
+                "muxload's report gives no window_start_unix_ns and "
+                "window_end_unix_ns";
+        }
 
         // The cgroup first for CPU: its usage is the scheduler's run time, which leaves out
         // the time a hypervisor stole from the VM; perf's task clock counts the time a task
@@ -273,8 +296,8 @@ json ServerCostProbe::to_json(uint64_t requests, uint64_t connections,
         syscalls.refuse("proc", "/proc counts only the read and write families");
         waits.refuse("proc", "/proc has no count of wait calls");
     } else {
-        cost["window_s"] = json();
-        missing["window_s"] = "muxload never reported its measured window";
+        cost["window_s"] = cost["edge_lag_s"] = json();
+        missing["window_s"] = missing["edge_lag_s"] = "muxload never reported its measured window";
         for (Figure* f : {&cpu, &split, &switches, &faults, &syscalls, &waits, &ios})
             f->refuse("window", "muxload never reported its measured window");
     }

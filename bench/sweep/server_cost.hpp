@@ -27,16 +27,23 @@ class ServerCostProbe {
     void attach(pid_t pid);
     // The idle server's memory, once it listens and before any connection.
     void sample_idle();
-    // At muxload's measure_start and measure_end: the counters, the cgroup, and /proc when a
-    // figure must fall back to it. Each returns the seconds its reading took.
+    // At the edges of muxload's window: the counters, the cgroup, and /proc when a figure
+    // must fall back to it. Each returns the seconds its reading took.
     double mark_start();
     double mark_end();
     // The tree's memory after the window (muxload still holds its connections); seconds taken.
     double sample_memory();
 
+    // muxload's measured window, CLOCK_REALTIME (its summary's window_start_unix_ns and
+    // window_end_unix_ns), against which the readings' lag is given.
+    struct WindowUnixNs {
+        uint64_t start = 0;
+        uint64_t end = 0;
+    };
     // server_cost for `requests` completed in the window over `connections`. /proc's figures
     // are left out when its walks took more than `max_walk_share` of the window.
-    nlohmann::json to_json(uint64_t requests, uint64_t connections, double max_walk_share) const;
+    nlohmann::json to_json(uint64_t requests, uint64_t connections, double max_walk_share,
+                           std::optional<WindowUnixNs> loadgen_window = std::nullopt) const;
 
     RunCgroup& cgroup() { return cgroup_; }
     const TreeCounters& counters() const { return counters_; }
@@ -44,6 +51,7 @@ class ServerCostProbe {
   private:
     struct Edge {
         int64_t monotonic_ns = 0;
+        int64_t realtime_ns = 0;  // the same instant on CLOCK_REALTIME, muxload's window's clock
         CounterReading counters;
         std::optional<CgroupCpu> cgroup;
         std::string cgroup_error;
