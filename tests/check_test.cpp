@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -47,6 +48,72 @@ TEST(MannWhitney, TheIssuesCases) {
     std::vector<double> c = {1, 2, 2, 3}, d = {3, 4, 5, 5};
     EXPECT_NEAR(mux::check::mann_whitney_u(c, d).p, 4.0 / 70, 1e-15);
     EXPECT_EQ(mux::check::mann_whitney_u(c, d).u, 0.5);
+}
+
+namespace {
+
+// U of a against b counted pair by pair: a above b counts 1, a tie 1/2.
+double u_by_pairs(const std::vector<double>& a, const std::vector<double>& b) {
+    double u = 0;
+    for (double x : a)
+        for (double y : b) u += x > y ? 1 : x == y ? 0.5 : 0;
+    return u;
+}
+
+// Every way of choosing which of the pooled values are a's, listed; U counted pair by pair
+// for each. The two-sided p doubles the smaller tail, as scipy's permutation_test does; the
+// smallest p is the least p over every assignment.
+struct Enumerated {
+    double p = 1, min_p = 1;
+};
+Enumerated enumerate_u(const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> pooled = a;
+    pooled.insert(pooled.end(), b.begin(), b.end());
+    const size_t n = pooled.size(), m = a.size();
+    std::vector<double> us;
+    for (unsigned mask = 0; mask < (1u << n); ++mask) {
+        if (size_t(__builtin_popcount(mask)) != m) continue;
+        std::vector<double> x, y;
+        for (size_t i = 0; i < n; ++i) (mask >> i & 1 ? x : y).push_back(pooled[i]);
+        us.push_back(u_by_pairs(x, y));
+    }
+    auto p_of = [&](double u) {
+        double le = 0, ge = 0;
+        for (double v : us) le += v <= u, ge += v >= u;
+        return std::min(1.0, 2 * std::min(le, ge) / double(us.size()));
+    };
+    Enumerated e;
+    e.p = p_of(u_by_pairs(a, b));
+    for (double u : us) e.min_p = std::min(e.min_p, p_of(u));
+    return e;
+}
+
+}  // namespace
+
+// The tie-group recursion against listing every assignment, on random small samples with
+// many ties, every value tied, and one value a side.
+TEST(MannWhitney, ExactGivenTiesMatchesListingEveryAssignment) {
+    std::mt19937 rng(14);
+    int cases = 0;
+    for (size_t m = 1; m <= 7; ++m)
+        for (size_t n = 1; n <= 7; ++n)
+            for (int levels : {1, 2, 3, 5, 40})
+                for (int draw = 0; draw < 6; ++draw) {
+                    std::uniform_int_distribution<int> level(0, levels - 1);
+                    std::vector<double> a(m), b(n);
+                    for (auto& v : a) v = level(rng);
+                    for (auto& v : b) v = level(rng) + (draw % 3 == 2 ? 1 : 0);
+                    auto t = mux::check::mann_whitney_u(a, b);
+                    auto e = enumerate_u(a, b);
+                    SCOPED_TRACE(::testing::PrintToString(a) + " against " +
+                                 ::testing::PrintToString(b));
+                    ASSERT_TRUE(t.exact);
+                    EXPECT_DOUBLE_EQ(t.u, u_by_pairs(a, b));
+                    EXPECT_NEAR(t.p, e.p, 1e-12);
+                    EXPECT_NEAR(t.min_p, e.min_p, 1e-12);
+                    ++cases;
+                }
+    EXPECT_EQ(cases, 7 * 7 * 5 * 6);
 }
 
 TEST(MannWhitney, NormalApproximationPastTheExactLimit) {
