@@ -397,6 +397,67 @@ TEST(Check, ARunAgainstItselfPasses) {
     EXPECT_TRUE(r.warnings.empty());
 }
 
+// The judged set is a decision, not whatever the results carry: each metric judged is one
+// more test at every point, and the check plan's 8 repeats reach Holm's strictest step only up
+// to 160 single points.
+TEST(Check, EveryResultsMetricIsJudgedOrLeftOutForAReason) {
+    auto judged = mux::check::judged_metrics();
+    EXPECT_EQ(judged,
+              (std::vector<std::string>{"throughput_per_s", "latency_p50_us", "latency_p99_us",
+                                        "cpu_us_per_request", "syscalls_per_request",
+                                        "memory_bytes_per_connection"}));
+    for (const auto& info : mux::sweep::metric_infos()) {
+        bool is_judged = std::count(judged.begin(), judged.end(), info.key) == 1;
+        EXPECT_NE(is_judged, mux::check::why_not_judged(info.key).has_value())
+            << info.key
+            << ": judge it (kJudged in bench/check/check.cpp) or say why not (not_judged())";
+    }
+    // The figures the sweep's kernel counters add are decided already: parts of a judged
+    // total, a cost that shows in CPU, and a set-up time.
+    for (const char* key :
+         {"cpu_user_us_per_request", "cpu_sys_us_per_request", "wait_calls_per_request",
+          "io_calls_per_request", "page_faults_per_request", "ramp_s"})
+        EXPECT_TRUE(mux::check::why_not_judged(key)) << key;
+}
+
+// The check plan's shape (7 models at 4 points, blocking refused past one connection) with
+// every figure the sweep writes: the family stays within what 8 repeats a side can judge.
+TEST(Check, TheSweepsEveryFigureLeavesTheCheckPlanJudgeableWithEightRepeats) {
+    Shape shape;
+    shape.models = {"blocking", "nonblocking", "select", "poll", "epoll-lt", "epoll-et", "fork"};
+    shape.conns = {1, 100, 1000, 2000};
+    auto every_figure = [&](const std::vector<double>& jitter) {
+        auto run = build_run(shape, no_change, [&](const std::string&, size_t i, int r) {
+            return jitter[(size_t(r) + i) % jitter.size()];
+        });
+        for (auto& p : run["points"]) {
+            if (p["model"] == "blocking" && p["x_value"] != 1.0) {
+                p["status"] = "refused";
+                p["reason"] = {{"code", "one_connection_at_a_time"}};
+                p.erase("loadgen"), p.erase("server_cost");
+                continue;
+            }
+            auto& cost = p["server_cost"];
+            double cpu = cost["cpu_us_per_request"].get<double>();
+            cost["cpu_user_us_per_request"] = 0.4 * cpu;
+            cost["cpu_sys_us_per_request"] = 0.6 * cpu;
+            cost["wait_calls_per_request"] = cpu / 12;
+            cost["io_calls_per_request"] = 2.0;
+            cost["page_faults_per_request"] = cpu / 1000;
+            cost["context_switches_per_request"] = cpu / 24;
+            p["loadgen"]["summary"]["ramp_s"] = cpu / 100;
+        }
+        return run;
+    };
+    auto r = check_runs(every_figure(kJitter), every_figure(kOtherJitter), {});
+    EXPECT_EQ(r.exit_code, 0) << r.cannot_compare;
+    // 25 model-points x 5 metrics, and memory at the 18 of 100 connections or more.
+    EXPECT_EQ(r.points_family.candidates, 143u);
+    EXPECT_EQ(r.points_family.size, 143u);
+    EXPECT_EQ(r.points_family.testable, 143u);
+    EXPECT_LE(r.points_family.size, 160u);
+}
+
 TEST(Check, NoiseInsideTheRepeatsPasses) {
     auto r = check_runs(honest_run(), honest_run(kOtherJitter), {});
     EXPECT_EQ(r.exit_code, 0) << ::testing::PrintToString(flagged(r, "regression"));

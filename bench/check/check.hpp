@@ -129,9 +129,13 @@ std::optional<std::string> too_few_repeats(size_t base_repeats, size_t current_r
 // Repeats per point in a run: the highest repeat index plus one.
 size_t repeats_of(const nlohmann::json& results);
 
-// The metrics the check judges on the same host, in report order: every metric of the
-// results but those it leaves out for a stated reason.
+// The metrics the check judges on the same host, in report order: a fixed set, because every
+// metric judged is one more test at every point, and the family's size sets the repeats.
 std::vector<std::string> judged_metrics();
+
+// Why the check leaves a metric of the results out, or nullopt when it has no reason on
+// record (a judged metric, or one the sweep added since: check_test asks for a decision).
+std::optional<std::string> why_not_judged(const std::string& metric);
 
 CheckReport check_runs(const nlohmann::json& base, const nlohmann::json& current,
                        const CheckOptions& options);
