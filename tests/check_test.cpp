@@ -485,6 +485,36 @@ TEST(Check, MemoryIsJudgedAtManyConnectionsAndAboveItsResolution) {
     }
 }
 
+// Memory per connection reads 0 (or less) where the tree grew by less than a page: a reading
+// below the 1 KiB the check resolves, not a failed one. A model that now holds 3 KiB a
+// connection where it held none is a regression, not a comparison left out for want of values.
+TEST(Check, MemoryGrowingFromBelowItsResolutionIsARegression) {
+    auto base = make_run([](const std::string&, double, Figures& f) { f.memory = 0; });
+    auto current = make_run(
+        [](const std::string& model, double, Figures& f) { f.memory = model == "poll" ? 3072 : 0; },
+        8, kOtherJitter);
+    // And the PSS of epoll-lt's tree shrank a little in one repeat: still below a page.
+    set_values(current, "epoll-lt", 100, "server_cost", "memory_bytes_per_connection",
+               {0, 0, -40.96, 0, 0, 0, 0, 0});
+    auto r = check_runs(base, current, {});
+    const auto& grown = find(r, "poll", 100, "memory_bytes_per_connection");
+    EXPECT_EQ(grown.verdict, "regression") << grown.detail;
+    EXPECT_EQ(grown.base.size(), 8u);
+    EXPECT_EQ(grown.base_median, 0);
+    EXPECT_NEAR(grown.p, 2.0 / 12870, 1e-12);  // every baseline reading ties below 1 KiB
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(flagged(r, "regression"),
+              (std::vector<std::string>{"poll active conns=100 memory_bytes_per_connection"}));
+    // Below the resolution in both runs: every reading ties, so nothing can be significant.
+    const auto& flat = find(r, "epoll-lt", 100, "memory_bytes_per_connection");
+    EXPECT_EQ(flat.verdict, "untestable");
+    EXPECT_EQ(flat.current.size(), 8u);
+    EXPECT_TRUE(r.warnings.empty()) << ::testing::PrintToString(r.warnings);
+    // The reverse is an improvement.
+    r = check_runs(current, base, {});
+    EXPECT_EQ(find(r, "poll", 100, "memory_bytes_per_connection").verdict, "improvement");
+}
+
 TEST(Check, ASlowerModelIsARegressionOnExactlyItsMetrics) {
     auto slower = make_run([](const std::string& model, double, Figures& f) {
         if (model != "poll") return;

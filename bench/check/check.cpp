@@ -288,6 +288,12 @@ size_t repeats_of(const json& results) {
 
 namespace {
 
+// A reading as the check compares it: below the metric's resolution, readings differ by
+// sampling alone, so they are all the resolution (and tie).
+double compared(const Comparison& c, double value) {
+    return std::max(value, c.resolution);
+}
+
 // The U test and the shift, on the log scale, where a ratio is a difference. The verdict
 // waits for the whole family's p-values (see hold_family).
 void measure(Comparison& c, const CheckOptions& options) {
@@ -298,8 +304,8 @@ void measure(Comparison& c, const CheckOptions& options) {
         return;
     }
     std::vector<double> log_base, log_current;
-    for (double v : c.base) log_base.push_back(std::log(v));
-    for (double v : c.current) log_current.push_back(std::log(v));
+    for (double v : c.base) log_base.push_back(std::log(compared(c, v)));
+    for (double v : c.current) log_current.push_back(std::log(compared(c, v)));
     auto u = mann_whitney_u(log_base, log_current);
     c.p = u.p;
     c.min_p = u.min_p;
@@ -309,12 +315,14 @@ void measure(Comparison& c, const CheckOptions& options) {
     c.worse_by = std::expm1(c.higher_is_better ? -shift.estimate : shift.estimate);
 }
 
-// A value that is not positive has no logarithm: it is left out, and the report says so.
-// (A CPU time of 0 is a failed measurement; a memory growth of 0 is below a page.)
-size_t drop_non_positive(std::vector<double>& values, std::vector<int>& repeats) {
+// A value that is not positive has no logarithm: where the metric resolves every positive
+// value, it is a failed reading (a CPU time of 0), left out, and the report says so. Where the
+// metric has a resolution, it is a reading below it (a memory growth under a page, or a
+// shrink) and is kept: compared() reads it as the resolution.
+size_t drop_unreadable(std::vector<double>& values, std::vector<int>& repeats, double resolution) {
     size_t kept = 0;
     for (size_t i = 0; i < values.size(); ++i)
-        if (values[i] > 0 && std::isfinite(values[i])) {
+        if ((values[i] > 0 || resolution > 0) && std::isfinite(values[i])) {
             values[kept] = values[i], repeats[kept] = repeats[i];
             ++kept;
         }
@@ -323,9 +331,10 @@ size_t drop_non_positive(std::vector<double>& values, std::vector<int>& repeats)
     return dropped;
 }
 
+// Call with c.resolution set.
 void set_values(Comparison& c, Values base, Values current) {
-    c.dropped_base = drop_non_positive(base.values, base.repeats);
-    c.dropped_current = drop_non_positive(current.values, current.repeats);
+    c.dropped_base = drop_unreadable(base.values, base.repeats, c.resolution);
+    c.dropped_current = drop_unreadable(current.values, current.repeats, c.resolution);
     c.base = std::move(base.values), c.base_repeats = std::move(base.repeats);
     c.current = std::move(current.values), c.current_repeats = std::move(current.repeats);
 }
@@ -381,8 +390,8 @@ void compare_metrics(const Group& bg, const Group& cg, CheckReport& report,
         bool memory = key == "memory_bytes_per_connection";
         if (memory && cg.conns < kMinConnectionsForMemory) continue;
         Comparison cmp = comparison_for(cg, key);
-        set_values(cmp, std::move(b), std::move(c));
         cmp.resolution = memory ? kMemoryResolutionBytes : 0;
+        set_values(cmp, std::move(b), std::move(c));
         measure(cmp, options);
         // Across hosts a count is trusted only where it is steady within each run: a
         // busy-polling server's failed reads, for one, count time spent, not work done.
@@ -434,8 +443,9 @@ PooledComparison pool(const std::vector<const Comparison*>& points) {
     std::map<int, double> base_score, current_score;
     std::vector<double> log_shifts, differences;
     for (const auto* c : points) {
-        std::vector<double> pooled = c->base;
-        pooled.insert(pooled.end(), c->current.begin(), c->current.end());
+        std::vector<double> pooled;
+        for (const auto* side : {&c->base, &c->current})
+            for (double v : *side) pooled.push_back(compared(*c, v));
         auto ranks = centred_ranks(pooled);
         for (size_t i = 0; i < c->base.size(); ++i) base_score[c->base_repeats[i]] += ranks[i];
         for (size_t i = 0; i < c->current.size(); ++i)

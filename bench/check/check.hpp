@@ -58,9 +58,13 @@ struct Comparison {
     // too few to give one). For failed repeats: the change in the share that failed.
     double change = 0;
     std::optional<double> change_low, change_high;
-    double worse_by = 0;    // the change in the worse direction: exp(±shift) - 1; < 0 better
-    double resolution = 0;  // the smallest absolute difference the metric can show
-    size_t dropped_base = 0, dropped_current = 0;  // values of 0 or less, left out: no ratio
+    double worse_by = 0;  // the change in the worse direction: exp(±shift) - 1; < 0 better
+    // The smallest absolute difference the metric can show; readings below it are compared as
+    // it, and a change of medians no larger than it is not significant.
+    double resolution = 0;
+    // Values of 0 or less, left out (no ratio) where the metric has no resolution; a reading
+    // below the resolution is kept, and compared as the resolution.
+    size_t dropped_base = 0, dropped_current = 0;
     std::string invalid;  // why these values cannot be judged at all (then untestable)
     double p = 1;         // two-sided U test (Fisher's for failed repeats)
     double min_p = 1;     // the smallest p these values allow
