@@ -735,6 +735,33 @@ TEST(Check, AValueOfZeroIsLeftOutAndSaid) {
     EXPECT_EQ(find(r, "epoll-lt", 100, "cpu_us_per_request").verdict, "untestable");
 }
 
+// A figure the baseline measured and the current run did not (a sampler that broke, a
+// figure left out for a problem) is said, not passed over: the gate cannot judge it.
+TEST(Check, AFigureMeasuredInOneRunOnlyIsSaid) {
+    auto current = honest_run(kOtherJitter);
+    for (auto& p : current["points"])
+        if (p["model"] == "epoll-lt") p["server_cost"]["cpu_us_per_request"] = nullptr;
+    auto r = check_runs(honest_run(), current, {});
+    EXPECT_EQ(r.exit_code, 0);
+    for (double conns : {1.0, 100.0}) {
+        const auto& c = find(r, "epoll-lt", conns, "cpu_us_per_request");
+        EXPECT_EQ(c.verdict, "untestable");
+        EXPECT_EQ(c.detail,
+                  "measured in the baseline only (8 values), so there is nothing to "
+                  "judge it against");
+    }
+    EXPECT_EQ(r.warnings, (std::vector<std::string>{
+                              "cpu_us_per_request: measured in the baseline only, so not judged: "
+                              "epoll-lt active conns=1, epoll-lt active conns=100"}));
+    // Measured in neither run (fork's CPU where its sampler is too slow): nothing to say.
+    auto base = honest_run();
+    for (auto& p : base["points"])
+        if (p["model"] == "epoll-lt") p["server_cost"]["cpu_us_per_request"] = nullptr;
+    r = check_runs(base, current, {});
+    EXPECT_TRUE(r.warnings.empty()) << ::testing::PrintToString(r.warnings);
+    EXPECT_THROW(find(r, "epoll-lt", 100, "cpu_us_per_request"), std::runtime_error);
+}
+
 // Issue 14, defect 4: the guard and Holm counted the family two ways.
 TEST(Check, AComparisonTooSmallToTestIsLeftOutOfTheFamily) {
     // Four models at one point, 6 metrics each, 6 repeats: no pooled judgement, so all of

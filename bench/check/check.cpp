@@ -386,12 +386,21 @@ void compare_metrics(const Group& bg, const Group& cg, CheckReport& report,
             key = stand_in->second;
             b = values_of(bg, key), c = values_of(cg, key);
         }
-        if (b.values.empty() || c.values.empty()) continue;
+        if (b.values.empty() && c.values.empty()) continue;  // measured in neither run
         bool memory = key == "memory_bytes_per_connection";
         if (memory && cg.conns < kMinConnectionsForMemory) continue;
         Comparison cmp = comparison_for(cg, key);
         cmp.resolution = memory ? kMemoryResolutionBytes : 0;
+        bool in_both = !b.values.empty() && !c.values.empty();
+        size_t measured = b.values.size() + c.values.size();
         set_values(cmp, std::move(b), std::move(c));
+        if (!in_both) {  // a figure that stopped (or started) being measured
+            cmp.invalid = fmt::format(
+                "measured in the {} only ({} values), so there is nothing to judge it against",
+                cmp.current.empty() ? "baseline" : "current run", measured);
+            report.comparisons.push_back(cmp);
+            continue;
+        }
         measure(cmp, options);
         // Across hosts a count is trusted only where it is steady within each run: a
         // busy-polling server's failed reads, for one, count time spent, not work done.
@@ -586,6 +595,24 @@ void warn_of_failures(CheckReport& report) {
         report.warnings.push_back(
             fmt::format("{} {}: {}; {}", c.model, point_label(c), c.detail, consequence));
     }
+}
+
+// Figures measured in one run only, one line per metric.
+void warn_of_unmeasured(CheckReport& report) {
+    std::vector<std::string> order;
+    std::map<std::string, std::string> where;
+    for (const auto& c : report.comparisons) {
+        bool base_only = c.current.empty() && !c.dropped_current && !c.base.empty();
+        bool current_only = c.base.empty() && !c.dropped_base && !c.current.empty();
+        if (!base_only && !current_only) continue;
+        std::string key = fmt::format("{}: measured in the {} only", c.metric,
+                                      base_only ? "baseline" : "current run");
+        if (!where.count(key)) order.push_back(key);
+        where[key] +=
+            fmt::format("{}{} {}", where[key].empty() ? "" : ", ", c.model, point_label(c));
+    }
+    for (const auto& key : order)
+        report.warnings.push_back(fmt::format("{}, so not judged: {}", key, where[key]));
 }
 
 // Values left out for being 0 or less, one line per metric.
@@ -806,6 +833,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         return refuse(why);
     }
     warn_of_failures(report);
+    warn_of_unmeasured(report);
     warn_of_dropped(report);
     report.exit_code = report.regressions() > 0 ? 1 : 0;
     return report;
