@@ -260,6 +260,49 @@ TEST(Family, ATestThatCannotReachItsLevelIsLeftOutOfTheCount) {
     EXPECT_EQ(shares[0].testable, 0u);
 }
 
+// Tarone's rule by its definition, on random families: K is the smallest number with at most
+// K tests whose smallest possible p is below alpha / K; those are the testable ones, and Holm's
+// step-down over them starts from K: the j-th smallest p is held to alpha / (K - j + 1).
+TEST(Family, TaroneAndHolmMatchTheirDefinitionsOnRandomFamilies) {
+    std::mt19937 rng(14);
+    const std::vector<double> attainable = {2.0 / 12870, 2.0 / 3432, 2.0 / 924, 2.0 / 252,
+                                            2.0 / 70,    0.2,        1.0};
+    for (int family = 0; family < 500; ++family) {
+        size_t n = 1 + rng() % 60;
+        std::vector<mux::check::FamilyTest> tests(n);
+        for (auto& t : tests) {
+            t.min_p = attainable[rng() % attainable.size()];
+            t.p = std::min(1.0, t.min_p * std::exp(std::uniform_real_distribution<>(0, 6)(rng)));
+        }
+        const double alpha = 0.05;
+        size_t k = 1, able = 0;
+        for (;; ++k) {
+            able = size_t(std::count_if(tests.begin(), tests.end(), [&](const auto& t) {
+                return t.min_p < alpha / double(k);
+            }));
+            if (able <= k) break;
+        }
+        auto shares = hold(tests, alpha, 1);
+        ASSERT_EQ(shares[0].size, k);
+        ASSERT_EQ(shares[0].testable, able);
+        std::vector<const mux::check::FamilyTest*> in_family;
+        for (const auto& t : tests) {
+            ASSERT_EQ(t.testable, t.min_p < alpha / double(k));
+            if (t.testable)
+                in_family.push_back(&t);
+            else
+                EXPECT_EQ(t.p_holm, 1);
+        }
+        std::stable_sort(in_family.begin(), in_family.end(),
+                         [](const auto* l, const auto* r) { return l->p < r->p; });
+        double running = 0;
+        for (size_t j = 0; j < in_family.size(); ++j) {
+            running = std::max(running, std::min(1.0, in_family[j]->p * double(k - j)));
+            EXPECT_NEAR(in_family[j]->p_holm, running, 1e-12 * running);
+        }
+    }
+}
+
 TEST(Family, TwoKindsShareAlphaInHalvesAndPassOnWhatTheyReject) {
     // Kind 0: 100 tests; kind 1: 10. Their first steps: 0.025 / 100 and 0.025 / 10.
     std::vector<mux::check::FamilyTest> tests(110, {0.9, 1e-6, 0});
