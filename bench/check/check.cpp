@@ -63,17 +63,18 @@ const std::map<std::string, std::string>& not_judged() {
          "a part of syscalls_per_request, which is judged whole; what more calls cost shows in "
          "cpu_us_per_request"},
         {"io_calls_per_request",
-         "a part of syscalls_per_request, which is judged whole; judged itself where a run "
-         "has no whole count (schema 1)"},
+         "a part of syscalls_per_request, which is judged whole; judged in its place where a "
+         "run was written in schema 1, which counted only these calls"},
     };
     return reasons;
 }
 
-// Where a run lacks a judged metric, the count it stands for: schema 1 counted only the
-// read/write family of calls, which schema 2 calls io_calls_per_request.
-const std::map<std::string, std::string> kStandIns = {
-    {"syscalls_per_request", "io_calls_per_request"}};
-constexpr const char* kSchemaCountingIoCalls = "muxbench-results/1";
+// The count of calls a check compares between two runs. Schema 1 counted only the read and
+// write families (sweep::upgrade_from_schema_1 reads them as io_calls_per_request), so where
+// either run was written in schema 1, that count is the one both runs have.
+std::string calls_metric(bool a_run_is_schema_1) {
+    return a_run_is_schema_1 ? "io_calls_per_request" : "syscalls_per_request";
+}
 
 // Memory per connection is the tree's PSS growth over the connections: page-granular and
 // moved by the allocator, so at a handful of connections it measures one allocation, and
@@ -124,9 +125,7 @@ std::string reason_of(const json& p) {
     return fmt::format("{}: {}", status, p["reason"].value("code", "?"));
 }
 
-// io_calls_only: the run's syscalls_per_request is schema 1's read/write count, which is read
-// as io_calls_per_request so that it meets the same count of a schema-2 run.
-Run group_points(const json& results, bool io_calls_only) {
+Run group_points(const json& results) {
     Run run;
     for (const auto& p : results["points"]) {
         GroupKey key{p.value("scenario", ""), p.value("x_value", 0.0), p.value("model", "")};
@@ -141,12 +140,7 @@ Run group_points(const json& results, bool io_calls_only) {
         std::string status = p.value("status", "failed");
         int repeat = p.value("repeat", 0);
         if (status == "ok") {
-            json m = sweep::metrics_of(p);
-            if (io_calls_only && m.contains("syscalls_per_request")) {
-                m["io_calls_per_request"] = m["syscalls_per_request"];
-                m.erase("syscalls_per_request");
-            }
-            g.metrics_by_repeat[repeat] = std::move(m);
+            g.metrics_by_repeat[repeat] = sweep::metrics_of(p);
         } else if (status == "refused") {
             if (!g.refused++) g.refusal = reason_of(p);
         } else {
@@ -200,8 +194,16 @@ double spread(const std::vector<double>& v) {
 sweep::MetricInfo info_of(const std::string& key) {
     for (const auto& info : sweep::metric_infos())
         if (key == info.key) return info;
-    if (key == "io_calls_per_request") return {"io_calls_per_request", "calls", false};
     return {"?", "", false};
+}
+
+// A schema-1 document read as read_results reads it (the one way the check reads schema 1),
+// for callers that pass a document they did not read with it; any other, as it is.
+const json& in_schema_2(const json& run, json& upgraded) {
+    if (run.value("schema", "") != sweep::kResultsSchema1) return run;
+    upgraded = run;
+    sweep::upgrade_from_schema_1(upgraded);
+    return upgraded;
 }
 
 std::string text_of(const json& j) {
@@ -251,12 +253,6 @@ void compare_plans(const json& base, const json& current, CheckReport& report) {
         if (b != c)
             report.notes.push_back(fmt::format("plan {}: {} → {}", key, text_of(b), text_of(c)));
     }
-    std::string bs = base.value("schema", "?"), cs = current.value("schema", "?");
-    if (bs != cs && (bs == kSchemaCountingIoCalls || cs == kSchemaCountingIoCalls))
-        report.notes.push_back(fmt::format(
-            "results schema {} → {}: schema 1's syscalls_per_request counted only read and "
-            "write calls, so that count is compared as io_calls_per_request",
-            bs, cs));
 }
 
 }  // namespace
@@ -376,16 +372,12 @@ Comparison failures_comparison(const Group& bg, const Group& cg) {
 
 // The metrics of one point both runs measured, over the repeats that ran in each.
 void compare_metrics(const Group& bg, const Group& cg, CheckReport& report,
-                     const CheckOptions& options) {
+                     const CheckOptions& options, bool a_run_is_schema_1) {
     for (const auto& metric : judged_metrics()) {
         if (report.stable_only && !holds_across_hosts(metric)) continue;
-        std::string key = metric;
+        std::string key =
+            metric == "syscalls_per_request" ? calls_metric(a_run_is_schema_1) : metric;
         Values b = values_of(bg, key), c = values_of(cg, key);
-        auto stand_in = kStandIns.find(metric);
-        if ((b.values.empty() || c.values.empty()) && stand_in != kStandIns.end()) {
-            key = stand_in->second;
-            b = values_of(bg, key), c = values_of(cg, key);
-        }
         if (b.values.empty() && c.values.empty()) continue;  // measured in neither run
         bool memory = key == "memory_bytes_per_connection";
         if (memory && cg.conns < kMinConnectionsForMemory) continue;
@@ -636,8 +628,11 @@ void warn_of_dropped(CheckReport& report) {
 }
 
 void measure_noise(const Run& b, const Run& c, const std::vector<GroupKey>& shared,
-                   CheckReport& report, const CheckOptions& options) {
-    std::vector<std::string> noise_metrics = judged_metrics();
+                   CheckReport& report, const CheckOptions& options, bool a_run_is_schema_1) {
+    std::vector<std::string> noise_metrics;
+    for (const auto& metric : judged_metrics())
+        noise_metrics.push_back(metric == "syscalls_per_request" ? calls_metric(a_run_is_schema_1)
+                                                                 : metric);
     for (const auto& m : kRatioMetrics) noise_metrics.push_back(m + "/" + options.reference_model);
     for (const auto& metric : noise_metrics) {
         MetricNoise n;
@@ -686,7 +681,7 @@ void measure_noise(const Run& b, const Run& c, const std::vector<GroupKey>& shar
 // Every point both runs have: a change of refusal is a status change; otherwise failed
 // repeats and the metrics of the repeats that ran.
 void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& shared,
-                    CheckReport& report, const CheckOptions& options) {
+                    CheckReport& report, const CheckOptions& options, bool a_run_is_schema_1) {
     for (const auto& key : shared) {
         const Group& bg = b.groups.at(key);
         const Group& cg = c.groups.at(key);
@@ -703,7 +698,7 @@ void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& sha
         }
         if (bg.failed + cg.failed > 0) report.comparisons.push_back(failures_comparison(bg, cg));
         if (bg.metrics_by_repeat.empty() || cg.metrics_by_repeat.empty()) continue;
-        compare_metrics(bg, cg, report, options);
+        compare_metrics(bg, cg, report, options, a_run_is_schema_1);
         if (report.stable_only && cg.model != options.reference_model)
             compare_ratios(b, c, bg, cg, report, options);
     }
@@ -746,7 +741,11 @@ std::string point_label(const Comparison& c) {
     return fmt::format("{} {}={:g}", c.scenario, x, c.x_value);
 }
 
-CheckReport check_runs(const json& base, const json& current, const CheckOptions& options) {
+CheckReport check_runs(const json& base_as_given, const json& current_as_given,
+                       const CheckOptions& options) {
+    json base_upgraded, current_upgraded;
+    const json& base = in_schema_2(base_as_given, base_upgraded);
+    const json& current = in_schema_2(current_as_given, current_upgraded);
     CheckReport report;
     report.options = options;
     auto refuse = [&](std::string why) {
@@ -767,19 +766,18 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
     compare_hosts(base, current, report);
     compare_plans(base, current, report);
     report.stable_only = options.stable_only || !report.same_host;
+    bool a_run_is_schema_1 = false;
     for (const json* run : {&base, &current})
-        if (run->contains("upgraded_from"))
+        if (run->contains("upgraded_from")) {
+            a_run_is_schema_1 = true;
             report.notes.push_back(fmt::format(
                 "the {} run was written in schema {}, whose syscalls counted only the read and "
-                "write families: syscalls per request are judged only where both runs counted "
-                "every call",
+                "write families: the check judges that count, I/O calls per request, in place "
+                "of syscalls per request",
                 run == &base ? "baseline" : "current", (*run)["upgraded_from"].get<std::string>()));
+        }
 
-    // Between a schema-1 run and a later one, syscalls_per_request means two counts.
-    bool base_io_only = base.value("schema", "") == kSchemaCountingIoCalls;
-    bool current_io_only = current.value("schema", "") == kSchemaCountingIoCalls;
-    Run b = group_points(base, base_io_only && !current_io_only);
-    Run c = group_points(current, current_io_only && !base_io_only);
+    Run b = group_points(base), c = group_points(current);
     std::vector<GroupKey> shared;
     for (const auto& key : c.order)
         if (b.groups.count(key)) shared.push_back(key);
@@ -798,7 +796,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
                         missing.size() == 1 ? "is" : "are", list, missing.size() > 5 ? ", …" : ""));
     }
 
-    compare_points(b, c, shared, report, options);
+    compare_points(b, c, shared, report, options, a_run_is_schema_1);
     auto has_model = [&](const Run& run, const std::string& model) {
         return std::any_of(run.order.begin(), run.order.end(),
                            [&](const GroupKey& k) { return std::get<2>(k) == model; });
@@ -808,7 +806,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         report.notes.push_back(
             fmt::format("reference model {} is not in both runs, so no model ratios were judged",
                         options.reference_model));
-    measure_noise(b, c, shared, report, options);
+    measure_noise(b, c, shared, report, options, a_run_is_schema_1);
     report.pooled = pool_points(report.comparisons);
     judge(report);
     report.metric_candidates = static_cast<size_t>(

@@ -141,6 +141,9 @@ std::vector<std::string> judged_metrics();
 // record (a judged metric, or one the sweep added since: check_test asks for a decision).
 std::optional<std::string> why_not_judged(const std::string& metric);
 
+// Two results documents in schema 2 or 1 (a schema-1 one is read as sweep::read_results
+// reads it, through sweep::upgrade_from_schema_1; where either run was schema 1, its count of
+// read and write calls is judged in place of syscalls per request).
 CheckReport check_runs(const nlohmann::json& base, const nlohmann::json& current,
                        const CheckOptions& options);
 
