@@ -303,6 +303,53 @@ TEST(Family, TaroneAndHolmMatchTheirDefinitionsOnRandomFamilies) {
     }
 }
 
+// Weighted Holm over two kinds by its definition, on random families: each kind's share of
+// alpha is split over its Tarone family K, a testable test weighs share / K (as a fraction of
+// alpha), and in turn from the smallest p / weight each test is rejected while p < alpha
+// times its weight over the weight still in play (the untestable tests' weight stays in
+// play). The step-down stops at the first test it cannot reject.
+TEST(Family, WeightedHolmOverTwoKindsMatchesItsDefinitionOnRandomFamilies) {
+    std::mt19937 rng(15);
+    const std::vector<double> attainable = {2.0 / 12870, 2.0 / 3432, 2.0 / 924, 2.0 / 252, 1.0};
+    size_t rejected_somewhere = 0;
+    for (int family = 0; family < 500; ++family) {
+        std::vector<mux::check::FamilyTest> tests(1 + rng() % 80);
+        for (auto& t : tests) {
+            t.kind = rng() % 4 == 0 ? 1 : 0;
+            t.min_p = attainable[rng() % attainable.size()];
+            t.p = std::min(1.0, t.min_p * std::exp(std::uniform_real_distribution<>(0, 5)(rng)));
+        }
+        const double alpha = 0.05;
+        auto shares = hold(tests, alpha, 2);
+        std::vector<double> weight(tests.size(), 0);
+        for (size_t i = 0; i < tests.size(); ++i) {
+            const auto& share = shares[tests[i].kind];
+            if (tests[i].min_p < share.alpha / double(share.size))
+                weight[i] = share.alpha / alpha / double(share.size);
+        }
+        std::vector<bool> rejected(tests.size(), false);
+        double in_play = 1;
+        for (;;) {
+            size_t next = tests.size();
+            for (size_t i = 0; i < tests.size(); ++i)
+                if (weight[i] > 0 && !rejected[i] &&
+                    (next == tests.size() || tests[i].p / weight[i] < tests[next].p / weight[next]))
+                    next = i;
+            if (next == tests.size() || !(tests[next].p < alpha * weight[next] / in_play)) break;
+            rejected[next] = true;
+            in_play -= weight[next];
+        }
+        for (size_t i = 0; i < tests.size(); ++i) {
+            EXPECT_EQ(tests[i].testable, weight[i] > 0);
+            EXPECT_EQ(tests[i].p_holm < alpha, bool(rejected[i]))
+                << "family " << family << ", test " << i << ": p " << tests[i].p << ", p_holm "
+                << tests[i].p_holm;
+            rejected_somewhere += rejected[i];
+        }
+    }
+    EXPECT_GT(rejected_somewhere, 100u);  // the families are not all trivially accepted
+}
+
 TEST(Family, TwoKindsShareAlphaInHalvesAndPassOnWhatTheyReject) {
     // Kind 0: 100 tests; kind 1: 10. Their first steps: 0.025 / 100 and 0.025 / 10.
     std::vector<mux::check::FamilyTest> tests(110, {0.9, 1e-6, 0});
@@ -908,6 +955,62 @@ TEST(Check, APooledShiftAtEveryPointIsCaughtWhereNoPointShowsIt) {
                       "- **poll: server CPU per request +12% across 6 of 6 points**"),
               0u)
         << md;
+}
+
+// A count that reads exactly the same in every repeat of both runs (2.0 syscalls per
+// request) is no evidence either way: every ordering of its values is one, so its smallest p
+// is 1, and it is untestable and out of the family, at each point and pooled. The same exact
+// count moved to 3.0 in every current repeat is a complete separation given the ties.
+TEST(Check, AFigureEqualInEveryRepeatIsUntestableAndAMovedOneIsCaught) {
+    auto exact = [](json run, double calls) {
+        for (auto& p : run["points"]) p["server_cost"]["syscalls_per_request"] = calls;
+        return run;
+    };
+    auto base = exact(honest_run(), 2.0);
+    auto r = check_runs(base, exact(honest_run(kOtherJitter), 2.0), {});
+    EXPECT_EQ(r.exit_code, 0);
+    for (const auto& c : r.comparisons)
+        if (c.metric == "syscalls_per_request") {
+            EXPECT_EQ(c.verdict, "untestable");
+            EXPECT_EQ(c.min_p, 1);
+        }
+    for (const auto& c : r.pooled) {
+        if (c.metric == "syscalls_per_request") {
+            EXPECT_EQ(c.verdict, "untestable") << c.model;
+        }
+    }
+    // 2 models x 2 points x 5 metrics, and memory at 100 connections: 22 single points, 4 of
+    // them the untestable counts.
+    EXPECT_EQ(r.points_family.candidates, 22u);
+    EXPECT_EQ(r.points_family.testable, 18u);
+    EXPECT_EQ(r.points_family.size, 18u);
+
+    r = check_runs(base, exact(honest_run(kOtherJitter), 3.0), {});
+    EXPECT_EQ(r.exit_code, 1);
+    for (const char* model : {"poll", "epoll-lt"})
+        for (double conns : {1.0, 100.0}) {
+            const auto& c = find(r, model, conns, "syscalls_per_request");
+            EXPECT_EQ(c.verdict, "regression");
+            EXPECT_NEAR(c.p, 2.0 / 12870, 1e-12);
+            EXPECT_NEAR(c.change, 0.5, 1e-12);
+            ASSERT_TRUE(c.change_low && c.change_high);
+            EXPECT_NEAR(*c.change_low, 0.5, 1e-12);  // every ratio is 3/2
+        }
+    EXPECT_EQ(
+        flagged_pooled(r, "regression"),
+        (std::vector<std::string>{"poll syscalls_per_request", "epoll-lt syscalls_per_request"}));
+}
+
+// One repeat a side can order two values only two ways: p is 1 whatever they are, so no
+// comparison is testable and the check says how many repeats it needs rather than passing.
+TEST(Check, OneRepeatASideCannotBeJudged) {
+    auto one = make_run(no_change, 1);
+    auto slower = make_run([](const std::string&, double, Figures& f) { f.cpu *= 3; }, 1);
+    auto r = check_runs(one, slower, {});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.cannot_compare.find("1 repeats in the baseline and 1 in the current run"),
+              std::string::npos)
+        << r.cannot_compare;
 }
 
 TEST(Check, TooFewRepeatsCannotBeCompared) {
