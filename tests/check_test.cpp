@@ -1242,12 +1242,26 @@ TEST(CheckReport, MarkdownAndJUnitNameTheRegression) {
     EXPECT_NE(md.find("| active conns=100 | epoll-lt | p50 latency (us) | 39.9 | 59.9 | +50% | "),
               std::string::npos)
         << md;
-    EXPECT_NE(md.find("- rule: a change is the Hodges-Lehmann shift of the repeats' log ratio, "
-                      "so 10% worse is x1.1 for a cost and /1.1 for a rate. A regression is a "
-                      "change worse than 10% whose p passes Holm's step-down at a false-alarm "
-                      "rate of 0.05 for the whole check, shared in halves: 0.025 over 22 single "
-                      "points"),
-              std::string::npos)
+    // The rule line says the rule as check_runs applies it, with this check's figures.
+    EXPECT_NE(
+        md.find(
+            "- rule: a change is the Hodges-Lehmann shift of the repeats' log ratio, so 10% "
+            "worse is x1.1 for a cost and /1.1 for a rate. A regression is a significant change "
+            "worse than 10% (for failed repeats, any significant rise in the share that failed; "
+            "for memory per connection, also medians more than 1 KiB apart, across points the "
+            "median of the points' differences). Significant: its p passes a weighted Holm "
+            "step-down at a false-alarm rate of 0.05 for the whole check, 0.025 over the single "
+            "points (a two-sided Mann-Whitney U test over each point's repeats, exact given "
+            "ties up to 30 values a side and a normal approximation past that; Fisher's exact "
+            "test for a change in failed repeats; K = 22 for its 22 single points, 22 of them "
+            "testable) and 0.025 over the pooled judgements (each model's metric across its "
+            "points: a permutation test of whole repeats, each scored by the sum of its "
+            "midranks at the points, its change the median of the points' changes; K = 10 for "
+            "its 10 pooled judgements, 10 of them testable). Each share's family is Tarone's: K "
+            "is the smallest count with at most K tests whose smallest possible p is below the "
+            "share over K, and the others are untestable. 8 against 8 repeats; 0 comparisons "
+            "untestable and left out (each one's detail says why)\n"),
+        std::string::npos)
         << md;
     EXPECT_NE(md.find("[latency chart](compare/l.png)"), std::string::npos) << md;
 

@@ -76,12 +76,6 @@ std::string calls_metric(bool a_run_is_schema_1) {
     return a_run_is_schema_1 ? "io_calls_per_request" : "syscalls_per_request";
 }
 
-// Memory per connection is the tree's PSS growth over the connections: page-granular and
-// moved by the allocator, so at a handful of connections it measures one allocation, and
-// below 1 KiB per connection a difference is sampling, not a cost.
-constexpr int kMinConnectionsForMemory = 100;
-constexpr double kMemoryResolutionBytes = 1024;
-
 struct Group {  // one (scenario, x value, model) of one run
     std::string scenario, model, x_name;
     double x_value = 0;

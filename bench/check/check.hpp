@@ -39,6 +39,14 @@ struct CheckOptions {
     bool stable_only = false;  // judge only the metrics that hold across hosts, same host or not
 };
 
+// Memory per connection is the tree's PSS growth over the connections: page-granular and
+// moved by the allocator, so at a handful of connections it measures one allocation, and
+// below 1 KiB per connection a difference is sampling, not a cost. It is judged at this many
+// connections or more, readings below the resolution count as the resolution, and a change
+// whose medians are no further apart than it is not significant.
+inline constexpr int kMinConnectionsForMemory = 100;
+inline constexpr double kMemoryResolutionBytes = 1024;
+
 // The metric of a comparison of how many repeats failed.
 inline constexpr const char* kFailedRepeats = "failed_repeats";
 
