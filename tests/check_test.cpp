@@ -826,6 +826,42 @@ TEST(Check, ALoneFailedRepeatIsAWarningAndThePointIsStillJudged) {
     EXPECT_NEAR(find(r, "epoll-lt", 100, "failed_repeats").p, 2.0 / 12870, 1e-12);
 }
 
+// No repeat ran: a current run that failed at every point is a regression at every point (a
+// change from 0 of 8 failed to 8 of 8 is a complete separation), with no metric to judge; a
+// point where no repeat ran in either run has nothing to judge, and says so.
+TEST(Check, ARunInWhichNoRepeatRanIsARegressionAtEveryPoint) {
+    auto fail_all = [](json run, const char* model) {
+        for (auto& p : run["points"])
+            if (!model || p["model"] == model) {
+                p["status"] = "failed";
+                p["reason"] = {{"code", "server_died"}};
+                p.erase("loadgen"), p.erase("server_cost");
+            }
+        return run;
+    };
+    auto r = check_runs(honest_run(), fail_all(honest_run(kOtherJitter), nullptr), {});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(
+        flagged(r, "regression"),
+        (std::vector<std::string>{
+            "poll active conns=1 failed_repeats", "epoll-lt active conns=1 failed_repeats",
+            "poll active conns=100 failed_repeats", "epoll-lt active conns=100 failed_repeats"}));
+    EXPECT_EQ(r.comparisons.size(), 4u);  // no metric: nothing ran to measure one
+    EXPECT_TRUE(r.pooled.empty());
+    EXPECT_EQ(r.points_family.size, 4u);
+
+    // Poll failed everywhere in both runs; epoll-lt ran and is judged as usual.
+    r = check_runs(fail_all(honest_run(), "poll"), fail_all(honest_run(kOtherJitter), "poll"), {});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(find(r, "poll", 100, "failed_repeats").verdict, "untestable");
+    EXPECT_EQ(find(r, "epoll-lt", 100, "cpu_us_per_request").verdict, "within_noise");
+    ASSERT_EQ(r.warnings.size(), 2u);
+    EXPECT_EQ(r.warnings[0],
+              "poll active conns=1: 8 of 8 repeats failed in the baseline (failed: "
+              "server_died), 8 of 8 in the current run (failed: server_died); nothing ran to "
+              "judge");
+}
+
 TEST(Check, AValueOfZeroIsLeftOutAndSaid) {
     // A CPU time of 0 is a failed measurement: it has no ratio, so it is left out, the
     // comparison is judged on the other values, and a warning line says so.
