@@ -7,14 +7,16 @@
 //   log(base) over the repeats, so "worse by 10%" means the same for a time that grows and a
 //   rate that falls (a rate is 10% worse when it falls to 1/1.1 of what it was).
 // - A point's change is significant when a two-sided Mann-Whitney U test over its repeats
-//   (exact given ties) survives Holm's step-down; a regression is a significant change worse
-//   than --threshold.
+//   (exact given ties up to kExactLimit values a side, the normal approximation past that)
+//   survives Holm's step-down; a regression is a significant change worse than --threshold
+//   (memory per connection: and medians more than kMemoryResolutionBytes apart).
 // - Pooled: each model's metric over all its points, by a permutation test of whole repeats
 //   (a repeat is one pass over the plan, so a slow minute moves all its points together, and
 //   the test keeps them together). The statistic is the sum, over the current run's repeats,
 //   of their ranks at each point; its change is the median of the points' shifts.
 // - Failed repeats do not hide a point: the repeats that ran are judged as usual, and a change
-//   in how many failed is judged by Fisher's exact test in the same family.
+//   in how many failed is judged by Fisher's exact test in the same family; any significant
+//   rise in the share that failed is a regression.
 // - The family: see family.hpp. Single points and pooled judgements each get half of --alpha.
 #pragma once
 
