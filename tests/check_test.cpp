@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <functional>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -47,6 +49,72 @@ TEST(MannWhitney, TheIssuesCases) {
     std::vector<double> c = {1, 2, 2, 3}, d = {3, 4, 5, 5};
     EXPECT_NEAR(mux::check::mann_whitney_u(c, d).p, 4.0 / 70, 1e-15);
     EXPECT_EQ(mux::check::mann_whitney_u(c, d).u, 0.5);
+}
+
+namespace {
+
+// U of a against b counted pair by pair: a above b counts 1, a tie 1/2.
+double u_by_pairs(const std::vector<double>& a, const std::vector<double>& b) {
+    double u = 0;
+    for (double x : a)
+        for (double y : b) u += x > y ? 1 : x == y ? 0.5 : 0;
+    return u;
+}
+
+// Every way of choosing which of the pooled values are a's, listed; U counted pair by pair
+// for each. The two-sided p doubles the smaller tail, as scipy's permutation_test does; the
+// smallest p is the least p over every assignment.
+struct Enumerated {
+    double p = 1, min_p = 1;
+};
+Enumerated enumerate_u(const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> pooled = a;
+    pooled.insert(pooled.end(), b.begin(), b.end());
+    const size_t n = pooled.size(), m = a.size();
+    std::vector<double> us;
+    for (unsigned mask = 0; mask < (1u << n); ++mask) {
+        if (size_t(__builtin_popcount(mask)) != m) continue;
+        std::vector<double> x, y;
+        for (size_t i = 0; i < n; ++i) (mask >> i & 1 ? x : y).push_back(pooled[i]);
+        us.push_back(u_by_pairs(x, y));
+    }
+    auto p_of = [&](double u) {
+        double le = 0, ge = 0;
+        for (double v : us) le += v <= u, ge += v >= u;
+        return std::min(1.0, 2 * std::min(le, ge) / double(us.size()));
+    };
+    Enumerated e;
+    e.p = p_of(u_by_pairs(a, b));
+    for (double u : us) e.min_p = std::min(e.min_p, p_of(u));
+    return e;
+}
+
+}  // namespace
+
+// The tie-group recursion against listing every assignment, on random small samples with
+// many ties, every value tied, and one value a side.
+TEST(MannWhitney, ExactGivenTiesMatchesListingEveryAssignment) {
+    std::mt19937 rng(14);
+    int cases = 0;
+    for (size_t m = 1; m <= 7; ++m)
+        for (size_t n = 1; n <= 7; ++n)
+            for (int levels : {1, 2, 3, 5, 40})
+                for (int draw = 0; draw < 6; ++draw) {
+                    std::uniform_int_distribution<int> level(0, levels - 1);
+                    std::vector<double> a(m), b(n);
+                    for (auto& v : a) v = level(rng);
+                    for (auto& v : b) v = level(rng) + (draw % 3 == 2 ? 1 : 0);
+                    auto t = mux::check::mann_whitney_u(a, b);
+                    auto e = enumerate_u(a, b);
+                    SCOPED_TRACE(::testing::PrintToString(a) + " against " +
+                                 ::testing::PrintToString(b));
+                    ASSERT_TRUE(t.exact);
+                    EXPECT_DOUBLE_EQ(t.u, u_by_pairs(a, b));
+                    EXPECT_NEAR(t.p, e.p, 1e-12);
+                    EXPECT_NEAR(t.min_p, e.min_p, 1e-12);
+                    ++cases;
+                }
+    EXPECT_EQ(cases, 7 * 7 * 5 * 6);
 }
 
 TEST(MannWhitney, NormalApproximationPastTheExactLimit) {
@@ -96,6 +164,30 @@ TEST(HodgesLehmann, ShiftAndExactIntervalMatchTheReferenceTable) {
     // A shift of every value by 5 is found exactly.
     std::vector<double> a = {1, 4, 2, 8, 5, 7}, b = {6, 9, 7, 13, 10, 12};
     EXPECT_DOUBLE_EQ(mux::check::hodges_lehmann(a, b, 0.95).estimate, 5);
+}
+
+// The interval inverts the tie-free U distribution. On continuous data it covers the true
+// shift at its confidence; on data with many ties (a lattice of a few values) the closed
+// interval covers it more often, never less.
+TEST(HodgesLehmann, TheExactIntervalCoversTheShiftAtLeastAsOftenAsItsConfidence) {
+    std::mt19937 rng(14);
+    std::normal_distribution<double> noise(0, 1);
+    for (double spread : {0.75, 1.5, 250.0})  // values on about 3, 6 and 1,000 levels
+        for (double confidence : {0.95, 0.99}) {
+            const int draws = 4000;
+            int covered = 0;
+            for (int i = 0; i < draws; ++i) {
+                std::vector<double> a(8), b(8);
+                for (auto& v : a) v = std::round(noise(rng) * spread);
+                for (auto& v : b) v = std::round(noise(rng) * spread) + 2;  // shifted by 2
+                auto s = mux::check::hodges_lehmann(a, b, confidence);
+                ASSERT_TRUE(s.low && s.high);
+                covered += *s.low <= 2 && 2 <= *s.high;
+            }
+            double sd = std::sqrt(confidence * (1 - confidence) / draws);
+            EXPECT_GE(double(covered) / draws, confidence - 3 * sd)
+                << "spread " << spread << ", confidence " << confidence;
+        }
 }
 
 TEST(FisherExact, MatchesTheReferenceTable) {
@@ -166,6 +258,96 @@ TEST(Family, ATestThatCannotReachItsLevelIsLeftOutOfTheCount) {
     std::vector<mux::check::FamilyTest> alike(130, {0.5, 0.0079, 0});
     shares = hold(alike, 0.025, 1);
     EXPECT_EQ(shares[0].testable, 0u);
+}
+
+// Tarone's rule by its definition, on random families: K is the smallest number with at most
+// K tests whose smallest possible p is below alpha / K; those are the testable ones, and Holm's
+// step-down over them starts from K: the j-th smallest p is held to alpha / (K - j + 1).
+TEST(Family, TaroneAndHolmMatchTheirDefinitionsOnRandomFamilies) {
+    std::mt19937 rng(14);
+    const std::vector<double> attainable = {2.0 / 12870, 2.0 / 3432, 2.0 / 924, 2.0 / 252,
+                                            2.0 / 70,    0.2,        1.0};
+    for (int family = 0; family < 500; ++family) {
+        size_t n = 1 + rng() % 60;
+        std::vector<mux::check::FamilyTest> tests(n);
+        for (auto& t : tests) {
+            t.min_p = attainable[rng() % attainable.size()];
+            t.p = std::min(1.0, t.min_p * std::exp(std::uniform_real_distribution<>(0, 6)(rng)));
+        }
+        const double alpha = 0.05;
+        size_t k = 1, able = 0;
+        for (;; ++k) {
+            able = size_t(std::count_if(tests.begin(), tests.end(), [&](const auto& t) {
+                return t.min_p < alpha / double(k);
+            }));
+            if (able <= k) break;
+        }
+        auto shares = hold(tests, alpha, 1);
+        ASSERT_EQ(shares[0].size, k);
+        ASSERT_EQ(shares[0].testable, able);
+        std::vector<const mux::check::FamilyTest*> in_family;
+        for (const auto& t : tests) {
+            ASSERT_EQ(t.testable, t.min_p < alpha / double(k));
+            if (t.testable)
+                in_family.push_back(&t);
+            else
+                EXPECT_EQ(t.p_holm, 1);
+        }
+        std::stable_sort(in_family.begin(), in_family.end(),
+                         [](const auto* l, const auto* r) { return l->p < r->p; });
+        double running = 0;
+        for (size_t j = 0; j < in_family.size(); ++j) {
+            running = std::max(running, std::min(1.0, in_family[j]->p * double(k - j)));
+            EXPECT_NEAR(in_family[j]->p_holm, running, 1e-12 * running);
+        }
+    }
+}
+
+// Weighted Holm over two kinds by its definition, on random families: each kind's share of
+// alpha is split over its Tarone family K, a testable test weighs share / K (as a fraction of
+// alpha), and in turn from the smallest p / weight each test is rejected while p < alpha
+// times its weight over the weight still in play (the untestable tests' weight stays in
+// play). The step-down stops at the first test it cannot reject.
+TEST(Family, WeightedHolmOverTwoKindsMatchesItsDefinitionOnRandomFamilies) {
+    std::mt19937 rng(15);
+    const std::vector<double> attainable = {2.0 / 12870, 2.0 / 3432, 2.0 / 924, 2.0 / 252, 1.0};
+    size_t rejected_somewhere = 0;
+    for (int family = 0; family < 500; ++family) {
+        std::vector<mux::check::FamilyTest> tests(1 + rng() % 80);
+        for (auto& t : tests) {
+            t.kind = rng() % 4 == 0 ? 1 : 0;
+            t.min_p = attainable[rng() % attainable.size()];
+            t.p = std::min(1.0, t.min_p * std::exp(std::uniform_real_distribution<>(0, 5)(rng)));
+        }
+        const double alpha = 0.05;
+        auto shares = hold(tests, alpha, 2);
+        std::vector<double> weight(tests.size(), 0);
+        for (size_t i = 0; i < tests.size(); ++i) {
+            const auto& share = shares[tests[i].kind];
+            if (tests[i].min_p < share.alpha / double(share.size))
+                weight[i] = share.alpha / alpha / double(share.size);
+        }
+        std::vector<bool> rejected(tests.size(), false);
+        double in_play = 1;
+        for (;;) {
+            size_t next = tests.size();
+            for (size_t i = 0; i < tests.size(); ++i)
+                if (weight[i] > 0 && !rejected[i] &&
+                    (next == tests.size() || tests[i].p / weight[i] < tests[next].p / weight[next]))
+                    next = i;
+            if (next == tests.size() || !(tests[next].p < alpha * weight[next] / in_play)) break;
+            rejected[next] = true;
+            in_play -= weight[next];
+        }
+        for (size_t i = 0; i < tests.size(); ++i) {
+            EXPECT_EQ(tests[i].testable, weight[i] > 0);
+            EXPECT_EQ(tests[i].p_holm < alpha, bool(rejected[i]))
+                << "family " << family << ", test " << i << ": p " << tests[i].p << ", p_holm "
+                << tests[i].p_holm;
+            rejected_somewhere += rejected[i];
+        }
+    }
+    EXPECT_GT(rejected_somewhere, 100u);  // the families are not all trivially accepted
 }
 
 TEST(Family, TwoKindsShareAlphaInHalvesAndPassOnWhatTheyReject) {
@@ -330,6 +512,67 @@ TEST(Check, ARunAgainstItselfPasses) {
     EXPECT_TRUE(r.warnings.empty());
 }
 
+// The judged set is a decision, not whatever the results carry: each metric judged is one
+// more test at every point, and the check plan's 8 repeats reach Holm's strictest step only up
+// to 160 single points.
+TEST(Check, EveryResultsMetricIsJudgedOrLeftOutForAReason) {
+    auto judged = mux::check::judged_metrics();
+    EXPECT_EQ(judged,
+              (std::vector<std::string>{"throughput_per_s", "latency_p50_us", "latency_p99_us",
+                                        "cpu_us_per_request", "syscalls_per_request",
+                                        "memory_bytes_per_connection"}));
+    for (const auto& info : mux::sweep::metric_infos()) {
+        bool is_judged = std::count(judged.begin(), judged.end(), info.key) == 1;
+        EXPECT_NE(is_judged, mux::check::why_not_judged(info.key).has_value())
+            << info.key
+            << ": judge it (kJudged in bench/check/check.cpp) or say why not (not_judged())";
+    }
+    // The figures the sweep's kernel counters add are decided already: parts of a judged
+    // total, a cost that shows in CPU, and a set-up time.
+    for (const char* key :
+         {"cpu_user_us_per_request", "cpu_sys_us_per_request", "wait_calls_per_request",
+          "io_calls_per_request", "page_faults_per_request", "ramp_s"})
+        EXPECT_TRUE(mux::check::why_not_judged(key)) << key;
+}
+
+// The check plan's shape (7 models at 4 points, blocking refused past one connection) with
+// every figure the sweep writes: the family stays within what 8 repeats a side can judge.
+TEST(Check, TheSweepsEveryFigureLeavesTheCheckPlanJudgeableWithEightRepeats) {
+    Shape shape;
+    shape.models = {"blocking", "nonblocking", "select", "poll", "epoll-lt", "epoll-et", "fork"};
+    shape.conns = {1, 100, 1000, 2000};
+    auto every_figure = [&](const std::vector<double>& jitter) {
+        auto run = build_run(shape, no_change, [&](const std::string&, size_t i, int r) {
+            return jitter[(size_t(r) + i) % jitter.size()];
+        });
+        for (auto& p : run["points"]) {
+            if (p["model"] == "blocking" && p["x_value"] != 1.0) {
+                p["status"] = "refused";
+                p["reason"] = {{"code", "one_connection_at_a_time"}};
+                p.erase("loadgen"), p.erase("server_cost");
+                continue;
+            }
+            auto& cost = p["server_cost"];
+            double cpu = cost["cpu_us_per_request"].get<double>();
+            cost["cpu_user_us_per_request"] = 0.4 * cpu;
+            cost["cpu_sys_us_per_request"] = 0.6 * cpu;
+            cost["wait_calls_per_request"] = cpu / 12;
+            cost["io_calls_per_request"] = 2.0;
+            cost["page_faults_per_request"] = cpu / 1000;
+            cost["context_switches_per_request"] = cpu / 24;
+            p["loadgen"]["summary"]["ramp_s"] = cpu / 100;
+        }
+        return run;
+    };
+    auto r = check_runs(every_figure(kJitter), every_figure(kOtherJitter), {});
+    EXPECT_EQ(r.exit_code, 0) << r.cannot_compare;
+    // 25 model-points x 5 metrics, and memory at the 18 of 100 connections or more.
+    EXPECT_EQ(r.points_family.candidates, 143u);
+    EXPECT_EQ(r.points_family.size, 143u);
+    EXPECT_EQ(r.points_family.testable, 143u);
+    EXPECT_LE(r.points_family.size, 160u);
+}
+
 TEST(Check, NoiseInsideTheRepeatsPasses) {
     auto r = check_runs(honest_run(), honest_run(kOtherJitter), {});
     EXPECT_EQ(r.exit_code, 0) << ::testing::PrintToString(flagged(r, "regression"));
@@ -355,6 +598,36 @@ TEST(Check, MemoryIsJudgedAtManyConnectionsAndAboveItsResolution) {
             }
         EXPECT_EQ(judged, 2);
     }
+}
+
+// Memory per connection reads 0 (or less) where the tree grew by less than a page: a reading
+// below the 1 KiB the check resolves, not a failed one. A model that now holds 3 KiB a
+// connection where it held none is a regression, not a comparison left out for want of values.
+TEST(Check, MemoryGrowingFromBelowItsResolutionIsARegression) {
+    auto base = make_run([](const std::string&, double, Figures& f) { f.memory = 0; });
+    auto current = make_run(
+        [](const std::string& model, double, Figures& f) { f.memory = model == "poll" ? 3072 : 0; },
+        8, kOtherJitter);
+    // And the PSS of epoll-lt's tree shrank a little in one repeat: still below a page.
+    set_values(current, "epoll-lt", 100, "server_cost", "memory_bytes_per_connection",
+               {0, 0, -40.96, 0, 0, 0, 0, 0});
+    auto r = check_runs(base, current, {});
+    const auto& grown = find(r, "poll", 100, "memory_bytes_per_connection");
+    EXPECT_EQ(grown.verdict, "regression") << grown.detail;
+    EXPECT_EQ(grown.base.size(), 8u);
+    EXPECT_EQ(grown.base_median, 0);
+    EXPECT_NEAR(grown.p, 2.0 / 12870, 1e-12);  // every baseline reading ties below 1 KiB
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(flagged(r, "regression"),
+              (std::vector<std::string>{"poll active conns=100 memory_bytes_per_connection"}));
+    // Below the resolution in both runs: every reading ties, so nothing can be significant.
+    const auto& flat = find(r, "epoll-lt", 100, "memory_bytes_per_connection");
+    EXPECT_EQ(flat.verdict, "untestable");
+    EXPECT_EQ(flat.current.size(), 8u);
+    EXPECT_TRUE(r.warnings.empty()) << ::testing::PrintToString(r.warnings);
+    // The reverse is an improvement.
+    r = check_runs(current, base, {});
+    EXPECT_EQ(find(r, "poll", 100, "memory_bytes_per_connection").verdict, "improvement");
 }
 
 TEST(Check, ASlowerModelIsARegressionOnExactlyItsMetrics) {
@@ -553,6 +826,42 @@ TEST(Check, ALoneFailedRepeatIsAWarningAndThePointIsStillJudged) {
     EXPECT_NEAR(find(r, "epoll-lt", 100, "failed_repeats").p, 2.0 / 12870, 1e-12);
 }
 
+// No repeat ran: a current run that failed at every point is a regression at every point (a
+// change from 0 of 8 failed to 8 of 8 is a complete separation), with no metric to judge; a
+// point where no repeat ran in either run has nothing to judge, and says so.
+TEST(Check, ARunInWhichNoRepeatRanIsARegressionAtEveryPoint) {
+    auto fail_all = [](json run, const char* model) {
+        for (auto& p : run["points"])
+            if (!model || p["model"] == model) {
+                p["status"] = "failed";
+                p["reason"] = {{"code", "server_died"}};
+                p.erase("loadgen"), p.erase("server_cost");
+            }
+        return run;
+    };
+    auto r = check_runs(honest_run(), fail_all(honest_run(kOtherJitter), nullptr), {});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(
+        flagged(r, "regression"),
+        (std::vector<std::string>{
+            "poll active conns=1 failed_repeats", "epoll-lt active conns=1 failed_repeats",
+            "poll active conns=100 failed_repeats", "epoll-lt active conns=100 failed_repeats"}));
+    EXPECT_EQ(r.comparisons.size(), 4u);  // no metric: nothing ran to measure one
+    EXPECT_TRUE(r.pooled.empty());
+    EXPECT_EQ(r.points_family.size, 4u);
+
+    // Poll failed everywhere in both runs; epoll-lt ran and is judged as usual.
+    r = check_runs(fail_all(honest_run(), "poll"), fail_all(honest_run(kOtherJitter), "poll"), {});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(find(r, "poll", 100, "failed_repeats").verdict, "untestable");
+    EXPECT_EQ(find(r, "epoll-lt", 100, "cpu_us_per_request").verdict, "within_noise");
+    ASSERT_EQ(r.warnings.size(), 2u);
+    EXPECT_EQ(r.warnings[0],
+              "poll active conns=1: 8 of 8 repeats failed in the baseline (failed: "
+              "server_died), 8 of 8 in the current run (failed: server_died); nothing ran to "
+              "judge");
+}
+
 TEST(Check, AValueOfZeroIsLeftOutAndSaid) {
     // A CPU time of 0 is a failed measurement: it has no ratio, so it is left out, the
     // comparison is judged on the other values, and a warning line says so.
@@ -575,6 +884,33 @@ TEST(Check, AValueOfZeroIsLeftOutAndSaid) {
                std::vector<double>(8, 0.0));
     r = check_runs(honest_run(), current, {});
     EXPECT_EQ(find(r, "epoll-lt", 100, "cpu_us_per_request").verdict, "untestable");
+}
+
+// A figure the baseline measured and the current run did not (a sampler that broke, a
+// figure left out for a problem) is said, not passed over: the gate cannot judge it.
+TEST(Check, AFigureMeasuredInOneRunOnlyIsSaid) {
+    auto current = honest_run(kOtherJitter);
+    for (auto& p : current["points"])
+        if (p["model"] == "epoll-lt") p["server_cost"]["cpu_us_per_request"] = nullptr;
+    auto r = check_runs(honest_run(), current, {});
+    EXPECT_EQ(r.exit_code, 0);
+    for (double conns : {1.0, 100.0}) {
+        const auto& c = find(r, "epoll-lt", conns, "cpu_us_per_request");
+        EXPECT_EQ(c.verdict, "untestable");
+        EXPECT_EQ(c.detail,
+                  "measured in the baseline only (8 values), so there is nothing to "
+                  "judge it against");
+    }
+    EXPECT_EQ(r.warnings, (std::vector<std::string>{
+                              "cpu_us_per_request: measured in the baseline only, so not judged: "
+                              "epoll-lt active conns=1, epoll-lt active conns=100"}));
+    // Measured in neither run (fork's CPU where its sampler is too slow): nothing to say.
+    auto base = honest_run();
+    for (auto& p : base["points"])
+        if (p["model"] == "epoll-lt") p["server_cost"]["cpu_us_per_request"] = nullptr;
+    r = check_runs(base, current, {});
+    EXPECT_TRUE(r.warnings.empty()) << ::testing::PrintToString(r.warnings);
+    EXPECT_THROW(find(r, "epoll-lt", 100, "cpu_us_per_request"), std::runtime_error);
 }
 
 // Issue 14, defect 4: the guard and Holm counted the family two ways.
@@ -657,6 +993,62 @@ TEST(Check, APooledShiftAtEveryPointIsCaughtWhereNoPointShowsIt) {
         << md;
 }
 
+// A count that reads exactly the same in every repeat of both runs (2.0 syscalls per
+// request) is no evidence either way: every ordering of its values is one, so its smallest p
+// is 1, and it is untestable and out of the family, at each point and pooled. The same exact
+// count moved to 3.0 in every current repeat is a complete separation given the ties.
+TEST(Check, AFigureEqualInEveryRepeatIsUntestableAndAMovedOneIsCaught) {
+    auto exact = [](json run, double calls) {
+        for (auto& p : run["points"]) p["server_cost"]["syscalls_per_request"] = calls;
+        return run;
+    };
+    auto base = exact(honest_run(), 2.0);
+    auto r = check_runs(base, exact(honest_run(kOtherJitter), 2.0), {});
+    EXPECT_EQ(r.exit_code, 0);
+    for (const auto& c : r.comparisons)
+        if (c.metric == "syscalls_per_request") {
+            EXPECT_EQ(c.verdict, "untestable");
+            EXPECT_EQ(c.min_p, 1);
+        }
+    for (const auto& c : r.pooled) {
+        if (c.metric == "syscalls_per_request") {
+            EXPECT_EQ(c.verdict, "untestable") << c.model;
+        }
+    }
+    // 2 models x 2 points x 5 metrics, and memory at 100 connections: 22 single points, 4 of
+    // them the untestable counts.
+    EXPECT_EQ(r.points_family.candidates, 22u);
+    EXPECT_EQ(r.points_family.testable, 18u);
+    EXPECT_EQ(r.points_family.size, 18u);
+
+    r = check_runs(base, exact(honest_run(kOtherJitter), 3.0), {});
+    EXPECT_EQ(r.exit_code, 1);
+    for (const char* model : {"poll", "epoll-lt"})
+        for (double conns : {1.0, 100.0}) {
+            const auto& c = find(r, model, conns, "syscalls_per_request");
+            EXPECT_EQ(c.verdict, "regression");
+            EXPECT_NEAR(c.p, 2.0 / 12870, 1e-12);
+            EXPECT_NEAR(c.change, 0.5, 1e-12);
+            ASSERT_TRUE(c.change_low && c.change_high);
+            EXPECT_NEAR(*c.change_low, 0.5, 1e-12);  // every ratio is 3/2
+        }
+    EXPECT_EQ(
+        flagged_pooled(r, "regression"),
+        (std::vector<std::string>{"poll syscalls_per_request", "epoll-lt syscalls_per_request"}));
+}
+
+// One repeat a side can order two values only two ways: p is 1 whatever they are, so no
+// comparison is testable and the check says how many repeats it needs rather than passing.
+TEST(Check, OneRepeatASideCannotBeJudged) {
+    auto one = make_run(no_change, 1);
+    auto slower = make_run([](const std::string&, double, Figures& f) { f.cpu *= 3; }, 1);
+    auto r = check_runs(one, slower, {});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.cannot_compare.find("1 repeats in the baseline and 1 in the current run"),
+              std::string::npos)
+        << r.cannot_compare;
+}
+
 TEST(Check, TooFewRepeatsCannotBeCompared) {
     auto one = make_run(no_change, 1);
     auto r = check_runs(one, honest_run(), {});
@@ -711,7 +1103,9 @@ TEST(Check, ARefusedModelThatRanBeforeIsAStatusRegression) {
 
 TEST(Check, ResultsOfSchemaOneAndTwoAreCompared) {
     // Schema 1 counted only read and write calls as syscalls_per_request; schema 2 counts
-    // every call there. A schema-2 run is not a regression of a schema-1 baseline for that.
+    // every call there, and the read and write calls as io_calls_per_request. A schema-1
+    // document is read one way, as read_results reads it, whoever hands it to the check: its
+    // count is compared with schema 2's I/O calls, never with its whole count.
     auto base = honest_run();
     base["schema"] = "muxbench-results/1";
     auto current = honest_run(kOtherJitter);
@@ -721,15 +1115,58 @@ TEST(Check, ResultsOfSchemaOneAndTwoAreCompared) {
         p["server_cost"]["io_calls_per_request"] = io;
         p["server_cost"]["syscalls_per_request"] = io + 1.5;  // and the wait calls
     }
+    auto same = [](nlohmann::json run) {
+        mux::sweep::upgrade_from_schema_1(run);
+        return run;
+    };
+    for (const auto& given : {base, same(base)}) {
+        auto r = check_runs(given, current, {});
+        EXPECT_EQ(r.exit_code, 0) << ::testing::PrintToString(flagged(r, "regression"));
+        for (const auto& c : r.comparisons) EXPECT_NE(c.metric, "syscalls_per_request");
+        const auto& io = find(r, "poll", 100, "io_calls_per_request");
+        EXPECT_EQ(io.verdict, "within_noise");
+        EXPECT_EQ(io.base.size(), 8u);
+        EXPECT_EQ(r.notes,
+                  (std::vector<std::string>{
+                      "the baseline run was written in schema muxbench-results/1, whose "
+                      "syscalls counted only the read and write families: the check judges "
+                      "that count, I/O calls per request, in place of syscalls per request"}));
+    }
+    // The reverse: still the I/O calls, and a schema-2 run's own whole count is never read
+    // as its I/O calls. A run that tripled its I/O calls is a regression of them.
+    auto tripled = current;
+    for (auto& p : tripled["points"])
+        if (p["model"] == "poll")
+            p["server_cost"]["io_calls_per_request"] =
+                3 * p["server_cost"]["io_calls_per_request"].get<double>();
+    auto r = check_runs(base, tripled, {});
+    EXPECT_EQ(find(r, "poll", 100, "io_calls_per_request").verdict, "regression");
+    r = check_runs(tripled, base, {});
+    EXPECT_EQ(find(r, "poll", 100, "io_calls_per_request").verdict, "improvement");
+}
+
+// Between two schema-2 runs, a point whose whole count is missing in one of them (its
+// sampler failed there) is a figure measured in one run only: said, and not quietly replaced
+// by the I/O calls, which are another figure.
+TEST(Check, AMissingWholeCountIsNotReplacedByTheIoCalls) {
+    auto with_io = [](nlohmann::json run) {
+        for (auto& p : run["points"])
+            p["server_cost"]["io_calls_per_request"] =
+                p["server_cost"]["syscalls_per_request"].get<double>() - 1;
+        return run;
+    };
+    auto base = with_io(honest_run()), current = with_io(honest_run(kOtherJitter));
+    for (auto& p : current["points"])
+        if (p["model"] == "poll" && p["x_value"] == 100.0)
+            p["server_cost"].erase("syscalls_per_request");
     auto r = check_runs(base, current, {});
-    EXPECT_EQ(r.exit_code, 0) << ::testing::PrintToString(flagged(r, "regression"));
-    for (const auto& c : r.comparisons) EXPECT_NE(c.metric, "syscalls_per_request");
-    EXPECT_NE(std::find(r.notes.begin(), r.notes.end(),
-                        "results schema muxbench-results/1 → muxbench-results/2: schema 1's "
-                        "syscalls_per_request counted only read and write calls, so that count "
-                        "is compared as io_calls_per_request"),
-              r.notes.end())
-        << ::testing::PrintToString(r.notes);
+    EXPECT_EQ(r.exit_code, 0);
+    const auto& c = find(r, "poll", 100, "syscalls_per_request");
+    EXPECT_EQ(c.verdict, "untestable");
+    EXPECT_EQ(c.detail,
+              "measured in the baseline only (8 values), so there is nothing to judge it against");
+    for (const auto& cmp : r.comparisons) EXPECT_NE(cmp.metric, "io_calls_per_request");
+    EXPECT_TRUE(r.notes.empty()) << ::testing::PrintToString(r.notes);
 }
 
 TEST(Check, ResultsFoldersOfSchemaOneAndTwoAreRead) {
@@ -841,12 +1278,26 @@ TEST(CheckReport, MarkdownAndJUnitNameTheRegression) {
     EXPECT_NE(md.find("| active conns=100 | epoll-lt | p50 latency (us) | 39.9 | 59.9 | +50% | "),
               std::string::npos)
         << md;
-    EXPECT_NE(md.find("- rule: a change is the Hodges-Lehmann shift of the repeats' log ratio, "
-                      "so 10% worse is x1.1 for a cost and /1.1 for a rate. A regression is a "
-                      "change worse than 10% whose p passes Holm's step-down at a false-alarm "
-                      "rate of 0.05 for the whole check, shared in halves: 0.025 over 22 single "
-                      "points"),
-              std::string::npos)
+    // The rule line says the rule as check_runs applies it, with this check's figures.
+    EXPECT_NE(
+        md.find(
+            "- rule: a change is the Hodges-Lehmann shift of the repeats' log ratio, so 10% "
+            "worse is x1.1 for a cost and /1.1 for a rate. A regression is a significant change "
+            "worse than 10% (for failed repeats, any significant rise in the share that failed; "
+            "for memory per connection, also medians more than 1 KiB apart, across points the "
+            "median of the points' differences). Significant: its p passes a weighted Holm "
+            "step-down at a false-alarm rate of 0.05 for the whole check, 0.025 over the single "
+            "points (a two-sided Mann-Whitney U test over each point's repeats, exact given "
+            "ties up to 30 values a side and a normal approximation past that; Fisher's exact "
+            "test for a change in failed repeats; K = 22 for its 22 single points, 22 of them "
+            "testable) and 0.025 over the pooled judgements (each model's metric across its "
+            "points: a permutation test of whole repeats, each scored by the sum of its "
+            "midranks at the points, its change the median of the points' changes; K = 10 for "
+            "its 10 pooled judgements, 10 of them testable). Each share's family is Tarone's: K "
+            "is the smallest count with at most K tests whose smallest possible p is below the "
+            "share over K, and the others are untestable. 8 against 8 repeats; 0 comparisons "
+            "untestable and left out (each one's detail says why)\n"),
+        std::string::npos)
         << md;
     EXPECT_NE(md.find("[latency chart](compare/l.png)"), std::string::npos) << md;
 

@@ -23,8 +23,18 @@ using nlohmann::json;
 const std::vector<std::string> kRatioMetrics = {"throughput_per_s", "latency_p50_us",
                                                 "cpu_us_per_request"};
 
-// The metrics of the results the check does not judge, and why. Every other metric is, so a
-// metric the sweep adds is judged with no change here.
+// The metrics the check judges, in report order: what a user of the gate acts on. The time a
+// request costs the server and its client (throughput, p50 and p99), the kernel's count of the
+// calls it makes, and memory per connection. Every test costs the family: each metric here is
+// judged at every point, and the check plan's 8 repeats a side reach Holm's strictest step
+// (half of alpha 0.05 over the single points) only up to 160 of them. So a metric the sweep
+// adds is not judged until it is given a place here; check_test fails until it has either a
+// place or a reason below.
+const std::vector<std::string> kJudged = {"throughput_per_s",     "latency_p50_us",
+                                          "latency_p99_us",       "cpu_us_per_request",
+                                          "syscalls_per_request", "memory_bytes_per_connection"};
+
+// The metrics of the results the check leaves out, and why.
 const std::map<std::string, std::string>& not_judged() {
     static const std::map<std::string, std::string> reasons = {
         {"latency_p90_us", "p50 and p99 stand for the latency distribution"},
@@ -33,36 +43,38 @@ const std::map<std::string, std::string>& not_judged() {
          "past p99.9"},
         {"context_switches_per_request",
          "follows how often the host's other tasks preempt the server as much as the code"},
+        {"page_faults_per_request",
+         "a steady window faults only where memory grows, which memory per connection judges; "
+         "what faults cost shows in cpu_us_per_request, and a count of mostly 0 has no ratio"},
         {"jain_index", "fairness is drawn in the charts"},
         {"unserved_connections", "fairness is drawn in the charts"},
         {"errors",
          "mostly zero, so it has no ratio; a point whose errors stop its window fails, and "
          "failed repeats are judged"},
-        {"cpu_user_us_per_request", "a part of cpu_us_per_request, which is judged whole"},
-        {"cpu_sys_us_per_request", "a part of cpu_us_per_request, which is judged whole"},
-        {"wait_calls_per_request", "a part of syscalls_per_request, which is judged whole"},
-        {"page_faults_per_request",
-         "a steady window faults only where memory grows, which memory per connection judges"},
         {"ramp_s",
-         "taken before the window, once per point, from connection set-up: charted, not gated"},
+         "the time to open the connections before the window, set by muxload's connect pacing "
+         "and the kernel's search for a free port as much as by the server: not a cost of "
+         "serving"},
+        {"cpu_user_us_per_request",
+         "a part of cpu_us_per_request (user + system is the whole), which is judged whole"},
+        {"cpu_sys_us_per_request",
+         "a part of cpu_us_per_request (user + system is the whole), which is judged whole"},
+        {"wait_calls_per_request",
+         "a part of syscalls_per_request, which is judged whole; what more calls cost shows in "
+         "cpu_us_per_request"},
         {"io_calls_per_request",
-         "a part of syscalls_per_request, which is judged whole; judged itself where a run "
-         "has no whole count (schema 1)"},
+         "a part of syscalls_per_request, which is judged whole; judged in its place where a "
+         "run was written in schema 1, which counted only these calls"},
     };
     return reasons;
 }
 
-// Where a run lacks a judged metric, the count it stands for: schema 1 counted only the
-// read/write family of calls, which schema 2 calls io_calls_per_request.
-const std::map<std::string, std::string> kStandIns = {
-    {"syscalls_per_request", "io_calls_per_request"}};
-constexpr const char* kSchemaCountingIoCalls = "muxbench-results/1";
-
-// Memory per connection is the tree's PSS growth over the connections: page-granular and
-// moved by the allocator, so at a handful of connections it measures one allocation, and
-// below 1 KiB per connection a difference is sampling, not a cost.
-constexpr int kMinConnectionsForMemory = 100;
-constexpr double kMemoryResolutionBytes = 1024;
+// The count of calls a check compares between two runs. Schema 1 counted only the read and
+// write families (sweep::upgrade_from_schema_1 reads them as io_calls_per_request), so where
+// either run was written in schema 1, that count is the one both runs have.
+std::string calls_metric(bool a_run_is_schema_1) {
+    return a_run_is_schema_1 ? "io_calls_per_request" : "syscalls_per_request";
+}
 
 struct Group {  // one (scenario, x value, model) of one run
     std::string scenario, model, x_name;
@@ -107,9 +119,7 @@ std::string reason_of(const json& p) {
     return fmt::format("{}: {}", status, p["reason"].value("code", "?"));
 }
 
-// io_calls_only: the run's syscalls_per_request is schema 1's read/write count, which is read
-// as io_calls_per_request so that it meets the same count of a schema-2 run.
-Run group_points(const json& results, bool io_calls_only) {
+Run group_points(const json& results) {
     Run run;
     for (const auto& p : results["points"]) {
         GroupKey key{p.value("scenario", ""), p.value("x_value", 0.0), p.value("model", "")};
@@ -124,12 +134,7 @@ Run group_points(const json& results, bool io_calls_only) {
         std::string status = p.value("status", "failed");
         int repeat = p.value("repeat", 0);
         if (status == "ok") {
-            json m = sweep::metrics_of(p);
-            if (io_calls_only && m.contains("syscalls_per_request")) {
-                m["io_calls_per_request"] = m["syscalls_per_request"];
-                m.erase("syscalls_per_request");
-            }
-            g.metrics_by_repeat[repeat] = std::move(m);
+            g.metrics_by_repeat[repeat] = sweep::metrics_of(p);
         } else if (status == "refused") {
             if (!g.refused++) g.refusal = reason_of(p);
         } else {
@@ -183,8 +188,16 @@ double spread(const std::vector<double>& v) {
 sweep::MetricInfo info_of(const std::string& key) {
     for (const auto& info : sweep::metric_infos())
         if (key == info.key) return info;
-    if (key == "io_calls_per_request") return {"io_calls_per_request", "calls", false};
     return {"?", "", false};
+}
+
+// A schema-1 document read as read_results reads it (the one way the check reads schema 1),
+// for callers that pass a document they did not read with it; any other, as it is.
+const json& in_schema_2(const json& run, json& upgraded) {
+    if (run.value("schema", "") != sweep::kResultsSchema1) return run;
+    upgraded = run;
+    sweep::upgrade_from_schema_1(upgraded);
+    return upgraded;
 }
 
 std::string text_of(const json& j) {
@@ -234,12 +247,6 @@ void compare_plans(const json& base, const json& current, CheckReport& report) {
         if (b != c)
             report.notes.push_back(fmt::format("plan {}: {} → {}", key, text_of(b), text_of(c)));
     }
-    std::string bs = base.value("schema", "?"), cs = current.value("schema", "?");
-    if (bs != cs && (bs == kSchemaCountingIoCalls || cs == kSchemaCountingIoCalls))
-        report.notes.push_back(fmt::format(
-            "results schema {} → {}: schema 1's syscalls_per_request counted only read and "
-            "write calls, so that count is compared as io_calls_per_request",
-            bs, cs));
 }
 
 }  // namespace
@@ -271,6 +278,12 @@ size_t repeats_of(const json& results) {
 
 namespace {
 
+// A reading as the check compares it: below the metric's resolution, readings differ by
+// sampling alone, so they are all the resolution (and tie).
+double compared(const Comparison& c, double value) {
+    return std::max(value, c.resolution);
+}
+
 // The U test and the shift, on the log scale, where a ratio is a difference. The verdict
 // waits for the whole family's p-values (see hold_family).
 void measure(Comparison& c, const CheckOptions& options) {
@@ -281,8 +294,8 @@ void measure(Comparison& c, const CheckOptions& options) {
         return;
     }
     std::vector<double> log_base, log_current;
-    for (double v : c.base) log_base.push_back(std::log(v));
-    for (double v : c.current) log_current.push_back(std::log(v));
+    for (double v : c.base) log_base.push_back(std::log(compared(c, v)));
+    for (double v : c.current) log_current.push_back(std::log(compared(c, v)));
     auto u = mann_whitney_u(log_base, log_current);
     c.p = u.p;
     c.min_p = u.min_p;
@@ -292,12 +305,14 @@ void measure(Comparison& c, const CheckOptions& options) {
     c.worse_by = std::expm1(c.higher_is_better ? -shift.estimate : shift.estimate);
 }
 
-// A value that is not positive has no logarithm: it is left out, and the report says so.
-// (A CPU time of 0 is a failed measurement; a memory growth of 0 is below a page.)
-size_t drop_non_positive(std::vector<double>& values, std::vector<int>& repeats) {
+// A value that is not positive has no logarithm: where the metric resolves every positive
+// value, it is a failed reading (a CPU time of 0), left out, and the report says so. Where the
+// metric has a resolution, it is a reading below it (a memory growth under a page, or a
+// shrink) and is kept: compared() reads it as the resolution.
+size_t drop_unreadable(std::vector<double>& values, std::vector<int>& repeats, double resolution) {
     size_t kept = 0;
     for (size_t i = 0; i < values.size(); ++i)
-        if (values[i] > 0 && std::isfinite(values[i])) {
+        if ((values[i] > 0 || resolution > 0) && std::isfinite(values[i])) {
             values[kept] = values[i], repeats[kept] = repeats[i];
             ++kept;
         }
@@ -306,9 +321,10 @@ size_t drop_non_positive(std::vector<double>& values, std::vector<int>& repeats)
     return dropped;
 }
 
+// Call with c.resolution set.
 void set_values(Comparison& c, Values base, Values current) {
-    c.dropped_base = drop_non_positive(base.values, base.repeats);
-    c.dropped_current = drop_non_positive(current.values, current.repeats);
+    c.dropped_base = drop_unreadable(base.values, base.repeats, c.resolution);
+    c.dropped_current = drop_unreadable(current.values, current.repeats, c.resolution);
     c.base = std::move(base.values), c.base_repeats = std::move(base.repeats);
     c.current = std::move(current.values), c.current_repeats = std::move(current.repeats);
 }
@@ -350,22 +366,27 @@ Comparison failures_comparison(const Group& bg, const Group& cg) {
 
 // The metrics of one point both runs measured, over the repeats that ran in each.
 void compare_metrics(const Group& bg, const Group& cg, CheckReport& report,
-                     const CheckOptions& options) {
+                     const CheckOptions& options, bool a_run_is_schema_1) {
     for (const auto& metric : judged_metrics()) {
         if (report.stable_only && !holds_across_hosts(metric)) continue;
-        std::string key = metric;
+        std::string key =
+            metric == "syscalls_per_request" ? calls_metric(a_run_is_schema_1) : metric;
         Values b = values_of(bg, key), c = values_of(cg, key);
-        auto stand_in = kStandIns.find(metric);
-        if ((b.values.empty() || c.values.empty()) && stand_in != kStandIns.end()) {
-            key = stand_in->second;
-            b = values_of(bg, key), c = values_of(cg, key);
-        }
-        if (b.values.empty() || c.values.empty()) continue;
+        if (b.values.empty() && c.values.empty()) continue;  // measured in neither run
         bool memory = key == "memory_bytes_per_connection";
         if (memory && cg.conns < kMinConnectionsForMemory) continue;
         Comparison cmp = comparison_for(cg, key);
-        set_values(cmp, std::move(b), std::move(c));
         cmp.resolution = memory ? kMemoryResolutionBytes : 0;
+        bool in_both = !b.values.empty() && !c.values.empty();
+        size_t measured = b.values.size() + c.values.size();
+        set_values(cmp, std::move(b), std::move(c));
+        if (!in_both) {  // a figure that stopped (or started) being measured
+            cmp.invalid = fmt::format(
+                "measured in the {} only ({} values), so there is nothing to judge it against",
+                cmp.current.empty() ? "baseline" : "current run", measured);
+            report.comparisons.push_back(cmp);
+            continue;
+        }
         measure(cmp, options);
         // Across hosts a count is trusted only where it is steady within each run: a
         // busy-polling server's failed reads, for one, count time spent, not work done.
@@ -417,8 +438,9 @@ PooledComparison pool(const std::vector<const Comparison*>& points) {
     std::map<int, double> base_score, current_score;
     std::vector<double> log_shifts, differences;
     for (const auto* c : points) {
-        std::vector<double> pooled = c->base;
-        pooled.insert(pooled.end(), c->current.begin(), c->current.end());
+        std::vector<double> pooled;
+        for (const auto* side : {&c->base, &c->current})
+            for (double v : *side) pooled.push_back(compared(*c, v));
         auto ranks = centred_ranks(pooled);
         for (size_t i = 0; i < c->base.size(); ++i) base_score[c->base_repeats[i]] += ranks[i];
         for (size_t i = 0; i < c->current.size(); ++i)
@@ -561,6 +583,24 @@ void warn_of_failures(CheckReport& report) {
     }
 }
 
+// Figures measured in one run only, one line per metric.
+void warn_of_unmeasured(CheckReport& report) {
+    std::vector<std::string> order;
+    std::map<std::string, std::string> where;
+    for (const auto& c : report.comparisons) {
+        bool base_only = c.current.empty() && !c.dropped_current && !c.base.empty();
+        bool current_only = c.base.empty() && !c.dropped_base && !c.current.empty();
+        if (!base_only && !current_only) continue;
+        std::string key = fmt::format("{}: measured in the {} only", c.metric,
+                                      base_only ? "baseline" : "current run");
+        if (!where.count(key)) order.push_back(key);
+        where[key] +=
+            fmt::format("{}{} {}", where[key].empty() ? "" : ", ", c.model, point_label(c));
+    }
+    for (const auto& key : order)
+        report.warnings.push_back(fmt::format("{}, so not judged: {}", key, where[key]));
+}
+
 // Values left out for being 0 or less, one line per metric.
 void warn_of_dropped(CheckReport& report) {
     std::vector<std::string> order;
@@ -582,8 +622,11 @@ void warn_of_dropped(CheckReport& report) {
 }
 
 void measure_noise(const Run& b, const Run& c, const std::vector<GroupKey>& shared,
-                   CheckReport& report, const CheckOptions& options) {
-    std::vector<std::string> noise_metrics = judged_metrics();
+                   CheckReport& report, const CheckOptions& options, bool a_run_is_schema_1) {
+    std::vector<std::string> noise_metrics;
+    for (const auto& metric : judged_metrics())
+        noise_metrics.push_back(metric == "syscalls_per_request" ? calls_metric(a_run_is_schema_1)
+                                                                 : metric);
     for (const auto& m : kRatioMetrics) noise_metrics.push_back(m + "/" + options.reference_model);
     for (const auto& metric : noise_metrics) {
         MetricNoise n;
@@ -632,7 +675,7 @@ void measure_noise(const Run& b, const Run& c, const std::vector<GroupKey>& shar
 // Every point both runs have: a change of refusal is a status change; otherwise failed
 // repeats and the metrics of the repeats that ran.
 void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& shared,
-                    CheckReport& report, const CheckOptions& options) {
+                    CheckReport& report, const CheckOptions& options, bool a_run_is_schema_1) {
     for (const auto& key : shared) {
         const Group& bg = b.groups.at(key);
         const Group& cg = c.groups.at(key);
@@ -649,7 +692,7 @@ void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& sha
         }
         if (bg.failed + cg.failed > 0) report.comparisons.push_back(failures_comparison(bg, cg));
         if (bg.metrics_by_repeat.empty() || cg.metrics_by_repeat.empty()) continue;
-        compare_metrics(bg, cg, report, options);
+        compare_metrics(bg, cg, report, options, a_run_is_schema_1);
         if (report.stable_only && cg.model != options.reference_model)
             compare_ratios(b, c, bg, cg, report, options);
     }
@@ -658,10 +701,13 @@ void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& sha
 }  // namespace
 
 std::vector<std::string> judged_metrics() {
-    std::vector<std::string> metrics;
-    for (const auto& info : sweep::metric_infos())
-        if (!not_judged().count(info.key)) metrics.push_back(info.key);
-    return metrics;
+    return kJudged;
+}
+
+std::optional<std::string> why_not_judged(const std::string& metric) {
+    auto it = not_judged().find(metric);
+    if (it == not_judged().end()) return std::nullopt;
+    return it->second;
 }
 
 size_t CheckReport::count(const std::string& verdict) const {
@@ -689,7 +735,11 @@ std::string point_label(const Comparison& c) {
     return fmt::format("{} {}={:g}", c.scenario, x, c.x_value);
 }
 
-CheckReport check_runs(const json& base, const json& current, const CheckOptions& options) {
+CheckReport check_runs(const json& base_as_given, const json& current_as_given,
+                       const CheckOptions& options) {
+    json base_upgraded, current_upgraded;
+    const json& base = in_schema_2(base_as_given, base_upgraded);
+    const json& current = in_schema_2(current_as_given, current_upgraded);
     CheckReport report;
     report.options = options;
     auto refuse = [&](std::string why) {
@@ -710,19 +760,18 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
     compare_hosts(base, current, report);
     compare_plans(base, current, report);
     report.stable_only = options.stable_only || !report.same_host;
+    bool a_run_is_schema_1 = false;
     for (const json* run : {&base, &current})
-        if (run->contains("upgraded_from"))
+        if (run->contains("upgraded_from")) {
+            a_run_is_schema_1 = true;
             report.notes.push_back(fmt::format(
                 "the {} run was written in schema {}, whose syscalls counted only the read and "
-                "write families: syscalls per request are judged only where both runs counted "
-                "every call",
+                "write families: the check judges that count, I/O calls per request, in place "
+                "of syscalls per request",
                 run == &base ? "baseline" : "current", (*run)["upgraded_from"].get<std::string>()));
+        }
 
-    // Between a schema-1 run and a later one, syscalls_per_request means two counts.
-    bool base_io_only = base.value("schema", "") == kSchemaCountingIoCalls;
-    bool current_io_only = current.value("schema", "") == kSchemaCountingIoCalls;
-    Run b = group_points(base, base_io_only && !current_io_only);
-    Run c = group_points(current, current_io_only && !base_io_only);
+    Run b = group_points(base), c = group_points(current);
     std::vector<GroupKey> shared;
     for (const auto& key : c.order)
         if (b.groups.count(key)) shared.push_back(key);
@@ -741,7 +790,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
                         missing.size() == 1 ? "is" : "are", list, missing.size() > 5 ? ", …" : ""));
     }
 
-    compare_points(b, c, shared, report, options);
+    compare_points(b, c, shared, report, options, a_run_is_schema_1);
     auto has_model = [&](const Run& run, const std::string& model) {
         return std::any_of(run.order.begin(), run.order.end(),
                            [&](const GroupKey& k) { return std::get<2>(k) == model; });
@@ -751,7 +800,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         report.notes.push_back(
             fmt::format("reference model {} is not in both runs, so no model ratios were judged",
                         options.reference_model));
-    measure_noise(b, c, shared, report, options);
+    measure_noise(b, c, shared, report, options, a_run_is_schema_1);
     report.pooled = pool_points(report.comparisons);
     judge(report);
     report.metric_candidates = static_cast<size_t>(
@@ -776,6 +825,7 @@ CheckReport check_runs(const json& base, const json& current, const CheckOptions
         return refuse(why);
     }
     warn_of_failures(report);
+    warn_of_unmeasured(report);
     warn_of_dropped(report);
     report.exit_code = report.regressions() > 0 ? 1 : 0;
     return report;

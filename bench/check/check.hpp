@@ -7,14 +7,16 @@
 //   log(base) over the repeats, so "worse by 10%" means the same for a time that grows and a
 //   rate that falls (a rate is 10% worse when it falls to 1/1.1 of what it was).
 // - A point's change is significant when a two-sided Mann-Whitney U test over its repeats
-//   (exact given ties) survives Holm's step-down; a regression is a significant change worse
-//   than --threshold.
+//   (exact given ties up to kExactLimit values a side, the normal approximation past that)
+//   survives Holm's step-down; a regression is a significant change worse than --threshold
+//   (memory per connection: and medians more than kMemoryResolutionBytes apart).
 // - Pooled: each model's metric over all its points, by a permutation test of whole repeats
 //   (a repeat is one pass over the plan, so a slow minute moves all its points together, and
 //   the test keeps them together). The statistic is the sum, over the current run's repeats,
 //   of their ranks at each point; its change is the median of the points' shifts.
 // - Failed repeats do not hide a point: the repeats that ran are judged as usual, and a change
-//   in how many failed is judged by Fisher's exact test in the same family.
+//   in how many failed is judged by Fisher's exact test in the same family; any significant
+//   rise in the share that failed is a regression.
 // - The family: see family.hpp. Single points and pooled judgements each get half of --alpha.
 #pragma once
 
@@ -39,6 +41,14 @@ struct CheckOptions {
     bool stable_only = false;  // judge only the metrics that hold across hosts, same host or not
 };
 
+// Memory per connection is the tree's PSS growth over the connections: page-granular and
+// moved by the allocator, so at a handful of connections it measures one allocation, and
+// below 1 KiB per connection a difference is sampling, not a cost. It is judged at this many
+// connections or more, readings below the resolution count as the resolution, and a change
+// whose medians are no further apart than it is not significant.
+inline constexpr int kMinConnectionsForMemory = 100;
+inline constexpr double kMemoryResolutionBytes = 1024;
+
 // The metric of a comparison of how many repeats failed.
 inline constexpr const char* kFailedRepeats = "failed_repeats";
 
@@ -58,9 +68,13 @@ struct Comparison {
     // too few to give one). For failed repeats: the change in the share that failed.
     double change = 0;
     std::optional<double> change_low, change_high;
-    double worse_by = 0;    // the change in the worse direction: exp(±shift) - 1; < 0 better
-    double resolution = 0;  // the smallest absolute difference the metric can show
-    size_t dropped_base = 0, dropped_current = 0;  // values of 0 or less, left out: no ratio
+    double worse_by = 0;  // the change in the worse direction: exp(±shift) - 1; < 0 better
+    // The smallest absolute difference the metric can show; readings below it are compared as
+    // it, and a change of medians no larger than it is not significant.
+    double resolution = 0;
+    // Values of 0 or less, left out (no ratio) where the metric has no resolution; a reading
+    // below the resolution is kept, and compared as the resolution.
+    size_t dropped_base = 0, dropped_current = 0;
     std::string invalid;  // why these values cannot be judged at all (then untestable)
     double p = 1;         // two-sided U test (Fisher's for failed repeats)
     double min_p = 1;     // the smallest p these values allow
@@ -129,10 +143,17 @@ std::optional<std::string> too_few_repeats(size_t base_repeats, size_t current_r
 // Repeats per point in a run: the highest repeat index plus one.
 size_t repeats_of(const nlohmann::json& results);
 
-// The metrics the check judges on the same host, in report order: every metric of the
-// results but those it leaves out for a stated reason.
+// The metrics the check judges on the same host, in report order: a fixed set, because every
+// metric judged is one more test at every point, and the family's size sets the repeats.
 std::vector<std::string> judged_metrics();
 
+// Why the check leaves a metric of the results out, or nullopt when it has no reason on
+// record (a judged metric, or one the sweep added since: check_test asks for a decision).
+std::optional<std::string> why_not_judged(const std::string& metric);
+
+// Two results documents in schema 2 or 1 (a schema-1 one is read as sweep::read_results
+// reads it, through sweep::upgrade_from_schema_1; where either run was schema 1, its count of
+// read and write calls is judged in place of syscalls per request).
 CheckReport check_runs(const nlohmann::json& base, const nlohmann::json& current,
                        const CheckOptions& options);
 

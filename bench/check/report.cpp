@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "mann_whitney.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -143,32 +145,44 @@ std::string pooled_line(const PooledComparison& c) {
                        c.p_holm, points);
 }
 
-// The rule, exactly as check_runs applies it.
+// The rule, exactly as check_runs applies it (check.hpp and family.hpp say the same).
 std::string rule_line(const CheckReport& r) {
     const auto& o = r.options;
+    auto family_of = [](const FamilyShare& f, const char* what) {
+        return fmt::format("K = {} for its {} {}, {} of them testable", f.size, f.candidates, what,
+                           f.testable);
+    };
     std::string points = fmt::format(
-        "{} single points (a two-sided Mann-Whitney U test over each point's repeats, exact "
-        "given ties; Fisher's exact test for a change in failed repeats)",
-        r.points_family.size);
+        "the single points (a two-sided Mann-Whitney U test over each point's repeats, exact "
+        "given ties up to {} values a side and a normal approximation past that; Fisher's exact "
+        "test for a change in failed repeats; {})",
+        kExactLimit, family_of(r.points_family, "single points"));
     std::string pooled = fmt::format(
-        "{} pooled judgements (each model's metric across its points: a permutation test of "
-        "whole repeats, its change the median of the points' changes)",
-        r.pooled_family.size);
+        "the pooled judgements (each model's metric across its points: a permutation test of "
+        "whole repeats, each scored by the sum of its midranks at the points, its change the "
+        "median of the points' changes; {})",
+        family_of(r.pooled_family, "pooled judgements"));
     std::string family;
     if (r.points_family.candidates && r.pooled_family.candidates)
-        family = fmt::format("shared in halves: {:g} over {} and {:g} over {}",
-                             r.points_family.alpha, points, r.pooled_family.alpha, pooled);
+        family = fmt::format("{:g} over {} and {:g} over {}", r.points_family.alpha, points,
+                             r.pooled_family.alpha, pooled);
     else
-        family = fmt::format("over {}", r.points_family.candidates ? points : pooled);
+        family = fmt::format("{:g} over {}", o.alpha, r.points_family.candidates ? points : pooled);
     size_t untestable = r.count("untestable") + r.count_pooled("untestable");
     return fmt::format(
         "- rule: a change is the Hodges-Lehmann shift of the repeats' log ratio, so {:g}% worse "
-        "is x{:g} for a cost and /{:g} for a rate. A regression is a change worse than {:g}% "
-        "whose p passes Holm's step-down at a false-alarm rate of {:g} for the whole check, {}; "
-        "{} against {} repeats; {} comparison{} untestable (the smallest p their values allow "
-        "cannot pass the family's strictest step, or no value of a run is positive) and left out\n",
-        100 * o.threshold, 1 + o.threshold, 1 + o.threshold, 100 * o.threshold, o.alpha, family,
-        r.base_repeats, r.current_repeats, untestable, untestable == 1 ? "" : "s");
+        "is x{:g} for a cost and /{:g} for a rate. A regression is a significant change worse "
+        "than {:g}% (for failed repeats, any significant rise in the share that failed; for "
+        "memory per connection, also medians more than {:g} KiB apart, across points the median of "
+        "the points' differences). Significant: its p "
+        "passes a weighted Holm step-down at a false-alarm rate of {:g} for the whole check, "
+        "{}. Each share's family is Tarone's: K is the smallest count with at most K tests "
+        "whose smallest possible p is below the share over K, and the others are untestable. "
+        "{} against {} repeats; {} comparison{} untestable and left out (each one's detail "
+        "says why)\n",
+        100 * o.threshold, 1 + o.threshold, 1 + o.threshold, 100 * o.threshold,
+        kMemoryResolutionBytes / 1024, o.alpha, family, r.base_repeats, r.current_repeats,
+        untestable, untestable == 1 ? "" : "s");
 }
 
 }  // namespace

@@ -62,7 +62,11 @@ def machine_minutes(runs, names):
 
 
 def flags(j):
+    """What a check flagged; nothing for a check that could not compare (exit 2), whose
+    verdicts its exit code overrides."""
     out = []
+    if j.get("exit_code") == 2:
+        return out
     for c in j.get("pooled", []):
         if c["verdict"] == "regression":
             out.append(f'{c["model"]} {c["metric"]} across {len(c["points"])} points')
@@ -117,6 +121,8 @@ def catches(muxbench, runs, honest, slowed, out, sample):
                 code, j, md = check(muxbench, runs, h, s, out)
                 exits[code] += 1
                 flagged.append(len(flags(j)))
+                if code == 2:  # refused: it caught nothing, whatever its verdicts say
+                    continue
                 for c in j.get("pooled", []):
                     if c["metric"] == "cpu_us_per_request" and c["verdict"] == "regression":
                         pooled_cpu[c["model"]] += 1
