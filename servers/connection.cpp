@@ -27,12 +27,11 @@ void release_if_large(std::vector<uint8_t>& buffer) {
 }
 }  // namespace
 
-Connection::Connection(int fd, const Server& server)
-    : fd_(fd), server_(server), counters_(server.counters()) {}
+Connection::Connection(int fd, const Server& server) : fd_(fd), server_(server) {}
 
 Connection::~Connection() {
     close(fd_);
-    ServerCounters::add(counters_.closed);
+    ServerCounters::add(thread_counters().closed);
 }
 
 Next Connection::next() const {
@@ -50,11 +49,11 @@ Next Connection::on_readable(ReadMode mode) {
             break;
         }
         if (r.status == IoStatus::Error) {
-            ServerCounters::add(counters_.resets);
+            ServerCounters::add(thread_counters().resets);
             failed_ = true;
             return Next::Close;
         }
-        ServerCounters::add(counters_.bytes_in, r.bytes);
+        ServerCounters::add(thread_counters().bytes_in, r.bytes);
         if (in_used_ == in_.size()) {
             // Common case: nothing buffered, so answer straight from the shared chunk and keep
             // only an incomplete tail.
@@ -99,11 +98,11 @@ Next Connection::flush() {
         IoResult r = write_some(fd_, out_.data() + out_sent_, pending_output());
         if (r.status == IoStatus::Retry) return Next::Keep;
         if (r.status != IoStatus::Ok) {
-            ServerCounters::add(counters_.resets);
+            ServerCounters::add(thread_counters().resets);
             failed_ = true;
             return Next::Close;
         }
-        ServerCounters::add(counters_.bytes_out, r.bytes);
+        ServerCounters::add(thread_counters().bytes_out, r.bytes);
         out_sent_ += r.bytes;
     }
     out_.clear();
@@ -142,14 +141,14 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
         if (frame_len == mux1::kIncomplete) break;
         if (frame_len == mux1::kBadMagic) {
             // Not a mux1 peer: there is no header to answer to.
-            ServerCounters::add(counters_.bad_magic);
+            ServerCounters::add(thread_counters().bad_magic);
             close_after_flush_ = true;
             break;
         }
         mux1::Header reply = req;
         uint8_t head[mux1::kHeaderSize];
         if (frame_len == mux1::kTooLarge) {
-            ServerCounters::add(counters_.too_large);
+            ServerCounters::add(thread_counters().too_large);
             reply.op_or_status = static_cast<uint8_t>(mux1::Status::TooLarge);
             reply.payload_len = 0;
             mux1::encode_header(reply, head);
@@ -160,7 +159,7 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
         burn_cpu_us(req.work_us);
         const uint8_t* payload = data + used + mux1::kHeaderSize;
         used += static_cast<size_t>(frame_len);
-        ServerCounters::add(counters_.requests);
+        ServerCounters::add(thread_counters().requests);
         auto op = static_cast<mux1::Op>(req.op_or_status);
         reply.op_or_status = static_cast<uint8_t>(mux1::Status::Ok);
         if (op == mux1::Op::Echo) {
@@ -175,7 +174,7 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
             out_.resize(at + req.reply_len);
             mux1::fill_gen_payload(req.tag, std::span(out_.data() + at, req.reply_len));
         } else {
-            ServerCounters::add(counters_.bad_op);
+            ServerCounters::add(thread_counters().bad_op);
             reply.op_or_status = static_cast<uint8_t>(mux1::Status::BadOp);
             reply.payload_len = 0;
             mux1::encode_header(reply, head);
@@ -197,17 +196,17 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
         uint64_t body_len = 0;
         bool body_is_root = false;
         if (head_len == http::kMalformed) {
-            ServerCounters::add(counters_.http_malformed);
+            ServerCounters::add(thread_counters().http_malformed);
             status = 400;
         } else if (head_len == http::kHeadTooLarge) {
-            ServerCounters::add(counters_.http_head_too_large);
+            ServerCounters::add(thread_counters().http_head_too_large);
             status = 431;
         } else if (req.method != "GET" && req.method != "HEAD") {
-            ServerCounters::add(counters_.http_unsupported);
+            ServerCounters::add(thread_counters().http_unsupported);
             status = 405;
         } else if (req.has_body) {
             // The subset has no bodies; without reading one we cannot find the next request.
-            ServerCounters::add(counters_.http_unsupported);
+            ServerCounters::add(thread_counters().http_unsupported);
             status = 400;
         } else if (req.target == "/") {
             body_len = http::kRootBody.size();
@@ -245,14 +244,15 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
             break;
         }
         used += static_cast<size_t>(head_len);
-        ServerCounters::add(counters_.requests);
+        ServerCounters::add(thread_counters().requests);
         if (!keep_alive) close_after_flush_ = true;
     }
     return used;
 }
 
-void serve_until_closed(Connection& connection) {
+void serve_until_closed(Connection& connection, bool publish_before_each_wait) {
     while (!Server::stopping()) {
+        if (publish_before_each_wait) connection.server().add_to_totals();
         Next next = connection.wants_write() ? connection.on_writable()
                                              : connection.on_readable(ReadMode::Once);
         if (next == Next::Close) return;

@@ -29,6 +29,7 @@ class Connection {
     Connection& operator=(const Connection&) = delete;
 
     int fd() const { return fd_; }
+    const Server& server() const { return server_; }
 
     // Reads, answers every complete request, and tries to send the answers at once.
     Next on_readable(ReadMode mode);
@@ -58,7 +59,6 @@ class Connection {
 
     int fd_;
     const Server& server_;
-    ServerCounters& counters_;
     std::vector<uint8_t> in_;  // bytes of requests not yet complete
     size_t in_used_ = 0;       // in_ is consumed from here
     std::vector<uint8_t> out_;
@@ -72,6 +72,8 @@ class Connection {
 // whole of the blocking model's per-connection loop, and a fork child's. The stop flag is
 // seen only when a blocking call returns; a caller that must notice a stop while the peer is
 // silent sets SO_RCVTIMEO/SO_SNDTIMEO, which make a timed-out call return as Retry.
-void serve_until_closed(Connection& connection);
+// publish_before_each_wait: add this thread's counts to the totals before every blocking
+// call, for a process that nobody waits for at a stop (a fork child).
+void serve_until_closed(Connection& connection, bool publish_before_each_wait = false);
 
 }  // namespace mux

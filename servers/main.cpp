@@ -34,33 +34,34 @@ void install_signal_handlers() {
     signal(SIGPIPE, SIG_IGN);
 }
 
-nlohmann::json counters_json(const mux::ServerConfig& config, const ServerCounters& c) {
-    auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-    uint64_t protocol_errors = get(c.bad_magic) + get(c.too_large) + get(c.bad_op) +
-                               get(c.http_malformed) + get(c.http_head_too_large) +
-                               get(c.http_unsupported);
+nlohmann::json counters_json(const mux::ServerConfig& config, const mux::CounterTotals& totals) {
+    auto get = [&](mux::Counter ServerCounters::*field) { return totals.get(field); };
+    uint64_t protocol_errors = get(&ServerCounters::bad_magic) + get(&ServerCounters::too_large) +
+                               get(&ServerCounters::bad_op) + get(&ServerCounters::http_malformed) +
+                               get(&ServerCounters::http_head_too_large) +
+                               get(&ServerCounters::http_unsupported);
     return {
         {"event", "stats"},
         {"model", config.model},
         {"proto", config.proto == mux::Protocol::Mux1 ? "mux1" : "http"},
-        {"accepted", get(c.accepted)},
+        {"accepted", get(&ServerCounters::accepted)},
         {"rejected",
-         {{"fd_setsize", get(c.rejected_fd_setsize)},
-          {"fd_limit", get(c.rejected_fd_limit)},
-          {"fork_failed", get(c.rejected_fork_failed)}}},
-        {"closed", get(c.closed)},
-        {"resets", get(c.resets)},
-        {"requests", get(c.requests)},
-        {"bytes_in", get(c.bytes_in)},
-        {"bytes_out", get(c.bytes_out)},
+         {{"fd_setsize", get(&ServerCounters::rejected_fd_setsize)},
+          {"fd_limit", get(&ServerCounters::rejected_fd_limit)},
+          {"fork_failed", get(&ServerCounters::rejected_fork_failed)}}},
+        {"closed", get(&ServerCounters::closed)},
+        {"resets", get(&ServerCounters::resets)},
+        {"requests", get(&ServerCounters::requests)},
+        {"bytes_in", get(&ServerCounters::bytes_in)},
+        {"bytes_out", get(&ServerCounters::bytes_out)},
         {"protocol_errors", protocol_errors},
         {"protocol_errors_by_kind",
-         {{"bad_magic", get(c.bad_magic)},
-          {"too_large", get(c.too_large)},
-          {"bad_op", get(c.bad_op)},
-          {"http_malformed", get(c.http_malformed)},
-          {"http_head_too_large", get(c.http_head_too_large)},
-          {"http_unsupported", get(c.http_unsupported)}}},
+         {{"bad_magic", get(&ServerCounters::bad_magic)},
+          {"too_large", get(&ServerCounters::too_large)},
+          {"bad_op", get(&ServerCounters::bad_op)},
+          {"http_malformed", get(&ServerCounters::http_malformed)},
+          {"http_head_too_large", get(&ServerCounters::http_head_too_large)},
+          {"http_unsupported", get(&ServerCounters::http_unsupported)}}},
     };
 }
 
@@ -147,18 +148,18 @@ int main(int argc, char** argv) {
     if (config.listen.kind == mux::Endpoint::Kind::Tcp)
         config.listen.port = mux::bound_port(listen_fd);
 
-    // Shared with fork children so their requests are counted with the parent's.
-    void* shared = mmap(nullptr, sizeof(ServerCounters), PROT_READ | PROT_WRITE,
+    // Shared with fork children, which add their counters to it as they exit.
+    void* shared = mmap(nullptr, sizeof(mux::CounterTotals), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED) {
         std::perror("muxserver: mmap counters");
         return 1;
     }
-    auto* counters = new (shared) ServerCounters();
+    auto* totals = new (shared) mux::CounterTotals();
 
     int rc;
     {
-        mux::Server server(config, listen_fd, counters);
+        mux::Server server(config, listen_fd, totals);
         nlohmann::json ready = {{"event", "listening"},  {"endpoint", config.listen.to_string()},
                                 {"model", config.model}, {"proto", proto_name},
                                 {"pid", getpid()},       {"fd_limit", fd_limit}};
@@ -166,11 +167,12 @@ int main(int argc, char** argv) {
         std::printf("%s\n", ready.dump().c_str());
         std::fflush(stdout);
         rc = model->run(server);
+        server.add_to_totals();  // the main thread's own counts; every other thread's are in
     }
     close(listen_fd);
     if (config.listen.kind == mux::Endpoint::Kind::Unix) unlink(config.listen.path.c_str());
 
-    std::string line = counters_json(config, *counters).dump();
+    std::string line = counters_json(config, *totals).dump();
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     if (!stats_path.empty()) {

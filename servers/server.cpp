@@ -18,14 +18,36 @@ int open_reserve_fd() {
 }
 }  // namespace
 
-Server::Server(ServerConfig config, int listen_fd, ServerCounters* counters)
+void ServerCounters::reset() {
+    for (auto field : kCounterFields) (this->*field).reset();
+}
+
+void CounterTotals::add(const ServerCounters& counters) {
+    // Only what changed: a fork child adds its counts at every wakeup, usually three of them.
+    for (size_t i = 0; i < kCounterFields.size(); ++i)
+        if (uint64_t n = (counters.*kCounterFields[i]).get(); n != 0)
+            values_[i].fetch_add(n, std::memory_order_relaxed);
+}
+
+uint64_t CounterTotals::get(Counter ServerCounters::*field) const {
+    for (size_t i = 0; i < kCounterFields.size(); ++i)
+        if (kCounterFields[i] == field) return values_[i].load(std::memory_order_relaxed);
+    return 0;
+}
+
+Server::Server(ServerConfig config, int listen_fd, CounterTotals* totals)
     : config_(std::move(config)),
       listen_fd_(listen_fd),
-      counters_(counters),
+      totals_(totals),
       reserve_fd_(open_reserve_fd()) {}
 
 Server::~Server() {
     if (reserve_fd_ >= 0) close(reserve_fd_);
+}
+
+void Server::add_to_totals() const {
+    totals_->add(thread_counters());
+    thread_counters().reset();
 }
 
 bool Server::stopping() {
@@ -39,7 +61,7 @@ Accepted Server::accept_client(bool nonblocking) {
     int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
     int fd = accept4(listen_fd_, nullptr, nullptr, flags);
     if (fd >= 0) {
-        ServerCounters::add(counters_->accepted);
+        ServerCounters::add(counters().accepted);
         if (config_.listen.kind == Endpoint::Kind::Tcp) set_tcp_nodelay(fd);
         return {AcceptStatus::Ok, fd};
     }
@@ -53,7 +75,7 @@ Accepted Server::accept_client(bool nonblocking) {
         if (victim >= 0) close(victim);  // before reopening: the reserve needs its slot
         reserve_fd_ = open_reserve_fd();
         if (victim < 0) return {AcceptStatus::Retry};
-        ServerCounters::add(counters_->rejected_fd_limit);
+        ServerCounters::add(counters().rejected_fd_limit);
         return {AcceptStatus::Shed};
     }
     // EAGAIN, EINTR, a blocking accept's SO_RCVTIMEO, ECONNABORTED: nothing to serve now.

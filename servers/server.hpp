@@ -2,7 +2,9 @@
 // counters, the stop flag and a shared accept. A model file adds only how it waits.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -27,28 +29,80 @@ struct ServerConfig {
     EtDrain et_drain = EtDrain::ShortRead;
 };
 
-// Lives in a MAP_SHARED mapping so fork children add to the same numbers as the parent.
-// Relaxed atomics: uncontended in single-threaded models, a few ns per update.
-struct ServerCounters {
-    std::atomic<uint64_t> accepted{0};
-    std::atomic<uint64_t> rejected_fd_setsize{0};  // select: fd >= FD_SETSIZE
-    std::atomic<uint64_t> rejected_fd_limit{0};    // EMFILE/ENFILE on accept
-    std::atomic<uint64_t> rejected_fork_failed{0};
-    std::atomic<uint64_t> closed{0};
-    std::atomic<uint64_t> resets{0};  // connections ended by a socket error
-    std::atomic<uint64_t> requests{0};
-    std::atomic<uint64_t> bytes_in{0};
-    std::atomic<uint64_t> bytes_out{0};
-    std::atomic<uint64_t> bad_magic{0};
-    std::atomic<uint64_t> too_large{0};
-    std::atomic<uint64_t> bad_op{0};
-    std::atomic<uint64_t> http_malformed{0};
-    std::atomic<uint64_t> http_head_too_large{0};
-    std::atomic<uint64_t> http_unsupported{0};  // methods other than GET/HEAD, bodies
+// One counter, read and written only by the thread that owns it: a plain add, no lock prefix,
+// no cache line shared with another thread.
+class Counter {
+  public:
+    void add(uint64_t n = 1) { value_ += n; }
+    uint64_t get() const { return value_; }
+    void reset() { value_ = 0; }
 
-    static void add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
-        counter.fetch_add(n, std::memory_order_relaxed);
-    }
+  private:
+    uint64_t value_ = 0;
+};
+
+// The counters of one thread (see thread_counters). Threads never add to each other's: each
+// adds its own to the CounterTotals once, when it ends (a fork child, before each wait).
+struct ServerCounters {
+    Counter accepted;
+    Counter rejected_fd_setsize;  // select: fd >= FD_SETSIZE
+    Counter rejected_fd_limit;    // EMFILE/ENFILE on accept
+    Counter rejected_fork_failed;
+    Counter closed;
+    Counter resets;  // connections ended by a socket error
+    Counter requests;
+    Counter bytes_in;
+    Counter bytes_out;
+    Counter bad_magic;
+    Counter too_large;
+    Counter bad_op;
+    Counter http_malformed;
+    Counter http_head_too_large;
+    Counter http_unsupported;  // methods other than GET/HEAD, bodies
+
+    static void add(Counter& counter, uint64_t n = 1) { counter.add(n); }
+    void reset();
+};
+
+// Every field, in one place, for summing and printing.
+inline constexpr std::array kCounterFields = {
+    &ServerCounters::accepted,
+    &ServerCounters::rejected_fd_setsize,
+    &ServerCounters::rejected_fd_limit,
+    &ServerCounters::rejected_fork_failed,
+    &ServerCounters::closed,
+    &ServerCounters::resets,
+    &ServerCounters::requests,
+    &ServerCounters::bytes_in,
+    &ServerCounters::bytes_out,
+    &ServerCounters::bad_magic,
+    &ServerCounters::too_large,
+    &ServerCounters::bad_op,
+    &ServerCounters::http_malformed,
+    &ServerCounters::http_head_too_large,
+    &ServerCounters::http_unsupported,
+};
+static_assert(sizeof(ServerCounters) == kCounterFields.size() * sizeof(Counter),
+              "a counter is missing from kCounterFields");
+
+// The calling thread's counters: every count a thread makes goes here, so the hot path
+// touches no shared cache line and takes no lock.
+inline ServerCounters& thread_counters() {
+    static thread_local ServerCounters counters;
+    return counters;
+}
+
+// The sums of the counters of threads and processes. Each adds its own as it ends (a fork
+// child, before each wait). Lock-free fetch_add, so it works across fork children: the block
+// lives in a MAP_SHARED mapping.
+class CounterTotals {
+  public:
+    void add(const ServerCounters& counters);
+    uint64_t get(Counter ServerCounters::*field) const;
+
+  private:
+    static_assert(std::atomic<uint64_t>::is_always_lock_free);
+    std::array<std::atomic<uint64_t>, kCounterFields.size()> values_{};
 };
 
 enum class AcceptStatus { Ok, Retry, Shed };
@@ -57,16 +111,24 @@ struct Accepted {
     int fd = -1;
 };
 
+// One thread's server: the shared configuration and totals, a listener, and a reserve fd for
+// shedding at the fd limit.
 class Server {
   public:
-    Server(ServerConfig config, int listen_fd, ServerCounters* counters);
+    Server(ServerConfig config, int listen_fd, CounterTotals* totals);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
     const ServerConfig& config() const { return config_; }
     int listen_fd() const { return listen_fd_; }
-    ServerCounters& counters() const { return *counters_; }
+    // The calling thread's counters (thread_counters()).
+    ServerCounters& counters() const { return thread_counters(); }
+    CounterTotals& totals() const { return *totals_; }
+    // Adds the calling thread's counters to the totals and zeroes them: as a thread or process
+    // ends, and before each wait in a fork child. muxserver's main thread does it for itself
+    // after the model returns.
+    void add_to_totals() const;
 
     // Set from SIGINT/SIGTERM. Models check it after every wait; waits are bounded by
     // kStopCheckMs so a signal that lands just before a wait still ends the run.
@@ -96,7 +158,7 @@ class Server {
   private:
     ServerConfig config_;
     int listen_fd_;
-    ServerCounters* counters_;
+    CounterTotals* totals_;
     int reserve_fd_;  // a spare fd, released to shed a connection when at the fd limit
 };
 

@@ -190,8 +190,8 @@ void BM_ForkServesOneRequest(benchmark::State& state) {
     config.model = "fork";
     config.proto = Protocol::Mux1;
     config.listen = listener.endpoint();
-    ServerCounters counters;
-    Server server(config, listener.fd(), &counters);
+    CounterTotals totals;
+    Server server(config, listener.fd(), &totals);
     constexpr uint32_t kPayload = 64;
     const std::vector<uint8_t> request = mux1_echo_request(kPayload, /*tag=*/42);
     uint8_t reply[mux1::kHeaderSize + kPayload];

@@ -57,8 +57,10 @@ void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint
     }
     ServerConfig config;
     config.proto = proto;
-    ServerCounters counters;
-    Server server(config, /*listen_fd=*/-1, &counters);
+    CounterTotals totals;
+    Server server(config, /*listen_fd=*/-1, &totals);
+    ServerCounters& counters = thread_counters();  // the handler counts into this thread's
+    counters.reset();
     std::vector<uint8_t> reply(reply_len);
     std::string error;
     {
@@ -75,9 +77,9 @@ void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint
         }
     }
     close(pair[1]);
-    if (error.empty() && counters.requests.load() != static_cast<uint64_t>(state.iterations()))
+    if (error.empty() && counters.requests.get() != static_cast<uint64_t>(state.iterations()))
         state.SkipWithError(fmt::format("handler counted {} requests for {} iterations",
-                                        counters.requests.load(), state.iterations())
+                                        counters.requests.get(), state.iterations())
                                 .c_str());
 }
 
