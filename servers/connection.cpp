@@ -40,34 +40,78 @@ Next Connection::next() const {
     return Next::Keep;
 }
 
+void Connection::feed(const uint8_t* data, size_t len) {
+    ServerCounters::add(thread_counters().bytes_in, len);
+    if (close_after_flush_ || failed_) return;  // nothing more is answered
+    if (in_used_ == in_.size()) {
+        // Common case: nothing buffered, so answer straight from the caller's bytes and keep
+        // only an incomplete tail.
+        in_.clear();
+        in_used_ = 0;
+        size_t used = server_.config().proto == Protocol::Mux1 ? answer_mux1(data, len)
+                                                               : answer_http(data, len);
+        if (!close_after_flush_) in_.insert(in_.end(), data + used, data + len);
+    } else {
+        in_.insert(in_.end(), data, data + len);
+        if (can_answer()) answer_buffered_requests();
+    }
+}
+
+void Connection::peer_closed() {
+    read_closed_ = true;
+}
+
+void Connection::socket_failed() {
+    if (!failed_) ServerCounters::add(thread_counters().resets);
+    failed_ = true;
+}
+
+std::span<const uint8_t> Connection::take_output() {
+    if (taken_ > 0 || failed_) return {};
+    if (sending_done_ == sending_.size()) {
+        // The usual case: everything taken before went out, so the queue becomes the
+        // sending buffer without a copy.
+        sending_.clear();
+        sending_.swap(queued_);
+        sending_done_ = 0;
+    } else if (!queued_.empty()) {
+        // The last send was short: one buffer again, so the next send takes everything.
+        sending_.erase(sending_.begin(), sending_.begin() + static_cast<ptrdiff_t>(sending_done_));
+        sending_done_ = 0;
+        sending_.insert(sending_.end(), queued_.begin(), queued_.end());
+        queued_.clear();
+    }
+    taken_ = sending_.size() - sending_done_;
+    return {sending_.data() + sending_done_, taken_};
+}
+
+void Connection::output_sent(size_t n) {
+    if (n > 0 && n < taken_) ServerCounters::add(thread_counters().short_sends);
+    ServerCounters::add(thread_counters().bytes_out, n);
+    sending_done_ += n;
+    taken_ = 0;
+    if (sending_done_ == sending_.size()) {
+        sending_.clear();
+        sending_done_ = 0;
+        release_if_large(sending_);
+        if (queued_.empty()) release_if_large(queued_);
+    }
+    if (in_used_ < in_.size() && can_answer()) answer_buffered_requests();
+}
+
 Next Connection::on_readable(ReadMode mode) {
     while (wants_read()) {
         IoResult r = read_some(fd_, g_read_chunk, kReadChunk);
         if (r.status == IoStatus::Retry) break;
         if (r.status == IoStatus::Closed) {
-            read_closed_ = true;
+            peer_closed();
             break;
         }
         if (r.status == IoStatus::Error) {
-            ServerCounters::add(thread_counters().resets);
-            failed_ = true;
+            socket_failed();
             return Next::Close;
         }
-        ServerCounters::add(thread_counters().bytes_in, r.bytes);
-        if (in_used_ == in_.size()) {
-            // Common case: nothing buffered, so answer straight from the shared chunk and keep
-            // only an incomplete tail.
-            in_.clear();
-            in_used_ = 0;
-            size_t used = server_.config().proto == Protocol::Mux1
-                              ? answer_mux1(g_read_chunk, r.bytes)
-                              : answer_http(g_read_chunk, r.bytes);
-            if (!close_after_flush_)
-                in_.insert(in_.end(), g_read_chunk + used, g_read_chunk + r.bytes);
-        } else {
-            in_.insert(in_.end(), g_read_chunk, g_read_chunk + r.bytes);
-            answer_buffered_requests();
-        }
+        feed(g_read_chunk, r.bytes);
         if (flush_and_answer_held_back() == Next::Close) return Next::Close;
         if (mode == ReadMode::Once || (mode == ReadMode::UntilShort && r.bytes < kReadChunk)) break;
     }
@@ -80,35 +124,26 @@ Next Connection::on_writable() {
 
 // A flush that sends everything brings no report that the socket is writable, and a peer that
 // has sent its last requests (perhaps with its FIN) waits for their replies: so requests held
-// back at the high-water mark are answered here, for as long as the output has room.
+// back at the high-water mark are answered as the output drains (output_sent does it), and
+// their replies sent, for as long as the output has room.
 Next Connection::flush_and_answer_held_back() {
     for (;;) {
-        flush();
-        if (failed_) return Next::Close;
-        const size_t held = in_.size() - in_used_;
-        if (held == 0 || close_after_flush_ || pending_output() >= kOutputHighWater) break;
-        answer_buffered_requests();
-        if (in_.size() - in_used_ == held) break;  // what is left is an incomplete request
-    }
-    return next();
-}
-
-Next Connection::flush() {
-    while (pending_output() > 0) {
-        IoResult r = write_some(fd_, out_.data() + out_sent_, pending_output());
-        if (r.status == IoStatus::Retry) return Next::Keep;
+        std::span<const uint8_t> out = take_output();
+        if (out.empty()) return next();
+        IoResult r = write_some(fd_, out.data(), out.size());
+        if (r.status == IoStatus::Retry) {
+            output_sent(0);
+            return Next::Keep;
+        }
         if (r.status != IoStatus::Ok) {
-            ServerCounters::add(thread_counters().resets);
-            failed_ = true;
+            output_sent(0);
+            socket_failed();
             return Next::Close;
         }
-        ServerCounters::add(thread_counters().bytes_out, r.bytes);
-        out_sent_ += r.bytes;
+        // Sending may have made room below the high-water mark, and output_sent answered
+        // the requests that were waiting for it: loop to send those too.
+        output_sent(r.bytes);
     }
-    out_.clear();
-    out_sent_ = 0;
-    release_if_large(out_);
-    return next();
 }
 
 void Connection::answer_buffered_requests() {
@@ -129,7 +164,7 @@ void Connection::answer_buffered_requests() {
 
 void Connection::queue(const void* data, size_t len) {
     auto* bytes = static_cast<const uint8_t*>(data);
-    out_.insert(out_.end(), bytes, bytes + len);
+    queued_.insert(queued_.end(), bytes, bytes + len);
 }
 
 size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
@@ -170,9 +205,9 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
             reply.payload_len = req.reply_len;
             mux1::encode_header(reply, head);
             queue(head, sizeof head);
-            size_t at = out_.size();
-            out_.resize(at + req.reply_len);
-            mux1::fill_gen_payload(req.tag, std::span(out_.data() + at, req.reply_len));
+            size_t at = queued_.size();
+            queued_.resize(at + req.reply_len);
+            mux1::fill_gen_payload(req.tag, std::span(queued_.data() + at, req.reply_len));
         } else {
             ServerCounters::add(thread_counters().bad_op);
             reply.op_or_status = static_cast<uint8_t>(mux1::Status::BadOp);
@@ -234,9 +269,9 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
             } else if (body_is_root) {
                 queue(http::kRootBody.data(), http::kRootBody.size());
             } else {
-                size_t at = out_.size();
-                out_.resize(at + body_len);
-                for (size_t i = 0; i < body_len; ++i) out_[at + i] = http::bytes_body_char(i);
+                size_t at = queued_.size();
+                queued_.resize(at + body_len);
+                for (size_t i = 0; i < body_len; ++i) queued_[at + i] = http::bytes_body_char(i);
             }
         }
         if (error) {

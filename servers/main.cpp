@@ -54,6 +54,7 @@ nlohmann::json counters_json(const mux::ServerConfig& config, const mux::Counter
         {"requests", get(&ServerCounters::requests)},
         {"bytes_in", get(&ServerCounters::bytes_in)},
         {"bytes_out", get(&ServerCounters::bytes_out)},
+        {"short_sends", get(&ServerCounters::short_sends)},
         {"protocol_errors", protocol_errors},
         {"protocol_errors_by_kind",
          {{"bad_magic", get(&ServerCounters::bad_magic)},

@@ -53,6 +53,7 @@ struct ServerCounters {
     Counter requests;
     Counter bytes_in;
     Counter bytes_out;
+    Counter short_sends;  // a send that took only part of the bytes offered
     Counter bad_magic;
     Counter too_large;
     Counter bad_op;
@@ -75,6 +76,7 @@ inline constexpr std::array kCounterFields = {
     &ServerCounters::requests,
     &ServerCounters::bytes_in,
     &ServerCounters::bytes_out,
+    &ServerCounters::short_sends,
     &ServerCounters::bad_magic,
     &ServerCounters::too_large,
     &ServerCounters::bad_op,
