@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -292,6 +293,18 @@ void serve_until_closed(Connection& connection, bool publish_before_each_wait) {
                                              : connection.on_readable(ReadMode::Once);
         if (next == Next::Close) return;
     }
+}
+
+Next on_edge_triggered(Connection& connection, uint32_t epoll_events, EtDrain drain) {
+    constexpr uint32_t kShutDown = EPOLLRDHUP | EPOLLERR | EPOLLHUP;
+    Next next = Next::Keep;
+    if (epoll_events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) next = connection.on_writable();
+    if (next == Next::Keep && (epoll_events & (EPOLLIN | kShutDown))) {
+        // Once the peer has shut down, reading must go on to the 0 that says so.
+        const bool to_eagain = drain == EtDrain::UntilEagain || (epoll_events & kShutDown);
+        next = connection.on_readable(to_eagain ? ReadMode::UntilRetry : ReadMode::UntilShort);
+    }
+    return next;
 }
 
 }  // namespace mux

@@ -95,11 +95,18 @@ class Connection {
 };
 
 // Serves one connection on a blocking socket until it closes or the server stops: the
-// whole of the blocking model's per-connection loop, and a fork child's. The stop flag is
-// seen only when a blocking call returns; a caller that must notice a stop while the peer is
-// silent sets SO_RCVTIMEO/SO_SNDTIMEO, which make a timed-out call return as Retry.
+// whole of the blocking model's per-connection loop, a fork child's and a connection
+// thread's. The stop flag is seen only when a blocking call returns; a caller that must
+// notice a stop while the peer is silent sets SO_RCVTIMEO/SO_SNDTIMEO (a timed-out call
+// returns as Retry) or shuts the socket down.
 // publish_before_each_wait: add this thread's counts to the totals before every blocking
 // call, for a process that nobody waits for at a stop (a fork child).
 void serve_until_closed(Connection& connection, bool publish_before_each_wait = false);
+
+// What an edge-triggered reactor does with one epoll report for a connection: send what
+// waits when the report says there is room, and read, by the drain rule, when it says there
+// is something to read (servers/epoll_et.cpp's notes explain both). Shared by every
+// edge-triggered reactor (epoll-et, reuseport), so a change to the rule reaches all of them.
+Next on_edge_triggered(Connection& connection, uint32_t epoll_events, EtDrain drain);
 
 }  // namespace mux
