@@ -15,10 +15,10 @@
 //   without it is the last, and the loop arms it again if still wanted (recv_rearms).
 // - Provided buffers: a multishot receive cannot carry a buffer per arrival, so a ring of
 //   --io-uring-buffers buffers (default 1024) of kBufferBytes is registered up front and the
-//   kernel takes one per
-//   completion, naming it in the CQE. Its bytes are fed to the shared handler and it goes
-//   back to the ring at once. When the ring is empty the receive ends with ENOBUFS
-//   (recv_no_buffers) and is armed again once buffers are back; the bytes wait in the socket.
+//   kernel takes one per completion, naming it in the CQE. Its bytes are fed to the shared
+//   handler and it goes back to the ring at once. When the ring is empty the receive ends with
+//   ENOBUFS (recv_no_buffers) and is armed again once buffers are back; the bytes wait in the
+//   socket.
 // - A send is an SQE pointing at the handler's reply bytes, which stay in place until its
 //   CQE (take_output/output_sent). It may be short, when the socket buffer had room for
 //   part: the CQE says how much went and the next SQE sends the rest. One send per
