@@ -131,6 +131,7 @@ Next Connection::flush_and_answer_held_back() {
     for (;;) {
         std::span<const uint8_t> out = take_output();
         if (out.empty()) return next();
+        if (publish_counts_) server_.add_to_totals();
         IoResult r = write_some(fd_, out.data(), out.size());
         if (r.status == IoStatus::Retry) {
             output_sent(0);
@@ -286,9 +287,9 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
     return used;
 }
 
-void serve_until_closed(Connection& connection, bool publish_before_each_wait) {
+void serve_until_closed(Connection& connection) {
     while (!Server::stopping()) {
-        if (publish_before_each_wait) connection.server().add_to_totals();
+        if (connection.publishes_counts()) connection.server().add_to_totals();
         Next next = connection.wants_write() ? connection.on_writable()
                                              : connection.on_readable(ReadMode::Once);
         if (next == Next::Close) return;

@@ -36,6 +36,12 @@ class Connection {
     int fd() const { return fd_; }
     const Server& server() const { return server_; }
 
+    // For a process nobody waits for at a stop (a fork child): add this thread's counts to
+    // the totals before every send, and serve_until_closed does before every wait, so a
+    // request whose reply has gone out is already in the totals the stats line reads.
+    void publish_counts_before_sending() { publish_counts_ = true; }
+    bool publishes_counts() const { return publish_counts_; }
+
     // --- Readiness models: the model learned that the socket is readable or writable.
     // Reads, answers every complete request, and tries to send the answers at once.
     Next on_readable(ReadMode mode);
@@ -92,6 +98,7 @@ class Connection {
     bool read_closed_ = false;        // peer sent FIN
     bool close_after_flush_ = false;  // a reply said "close", or the peer broke the protocol
     bool failed_ = false;             // socket error: drop everything
+    bool publish_counts_ = false;     // see publish_counts_before_sending
 };
 
 // Serves one connection on a blocking socket until it closes or the server stops: the
@@ -99,9 +106,7 @@ class Connection {
 // thread's. The stop flag is seen only when a blocking call returns; a caller that must
 // notice a stop while the peer is silent sets SO_RCVTIMEO/SO_SNDTIMEO (a timed-out call
 // returns as Retry) or shuts the socket down.
-// publish_before_each_wait: add this thread's counts to the totals before every blocking
-// call, for a process that nobody waits for at a stop (a fork child).
-void serve_until_closed(Connection& connection, bool publish_before_each_wait = false);
+void serve_until_closed(Connection& connection);
 
 // What an edge-triggered reactor does with one epoll report for a connection: send what
 // waits when the report says there is room, and read, by the drain rule, when it says there

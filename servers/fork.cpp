@@ -41,10 +41,10 @@
 //   top of 7,000: zeroing fresh page-table pages, and an O(log n) insert into the parent's
 //   anon_vma tree). The parent is already small; a real pre-fork server's is bigger.
 // - A child counts in its own memory, as every thread does, and adds its counts to the
-//   shared totals before each wait for its peer: nobody waits for a child at a stop, so
-//   what it has answered must already be in the totals when the parent writes the line.
-//   That is a few atomic adds per wakeup (only the counts that changed), as many as
-//   counting straight into shared memory cost.
+//   shared totals before it sends replies and before it waits for its peer: nobody waits
+//   for a child at a stop, so a request whose reply has gone out must already be in the
+//   totals when the parent writes the line. That is a few atomic adds per request (only the
+//   counts that changed), as many as counting straight into shared memory cost.
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -69,7 +69,8 @@ namespace {
     thread_counters().reset();  // the parent's counts, copied by fork: the parent adds them
     {
         Connection connection(fd, server);
-        serve_until_closed(connection, /*publish_before_each_wait=*/true);
+        connection.publish_counts_before_sending();
+        serve_until_closed(connection);
     }
     server.add_to_totals();  // the close
     _exit(0);

@@ -51,7 +51,7 @@ class Counter {
 };
 
 // The counters of one thread (see thread_counters). Threads never add to each other's: each
-// adds its own to the CounterTotals once, when it ends (a fork child, before each wait).
+// adds its own to the CounterTotals once, when it ends (a fork child, before each send and wait).
 struct ServerCounters {
     Counter accepted;
     Counter rejected_fd_setsize;  // select: fd >= FD_SETSIZE
@@ -110,8 +110,8 @@ inline ServerCounters& thread_counters() {
 }
 
 // The sums of the counters of threads and processes. Each adds its own as it ends (a fork
-// child, before each wait). Lock-free fetch_add, so it works across fork children: the block
-// lives in a MAP_SHARED mapping.
+// child, before each send and wait). Lock-free fetch_add, so it works across fork children: the
+// block lives in a MAP_SHARED mapping.
 class CounterTotals {
   public:
     void add(const ServerCounters& counters);
@@ -144,8 +144,8 @@ class Server {
     ServerCounters& counters() const { return thread_counters(); }
     CounterTotals& totals() const { return *totals_; }
     // Adds the calling thread's counters to the totals and zeroes them: as a thread or process
-    // ends, and before each wait in a fork child. muxserver's main thread does it for itself
-    // after the model returns.
+    // ends, and before each send and wait in a fork child. muxserver's main thread does it for
+    // itself after the model returns.
     void add_to_totals() const;
 
     // reuseport over TCP: one SO_REUSEPORT listener per worker, [0] being listen_fd(). muxserver
