@@ -98,7 +98,8 @@ std::optional<SocketAddress> resolve(const Endpoint& ep, std::string* error) {
     return std::nullopt;
 }
 
-int listen_on(const Endpoint& ep, int backlog, bool nonblocking, std::string* error) {
+int listen_on(const Endpoint& ep, int backlog, bool nonblocking, std::string* error,
+              bool reuse_port) {
     auto addr = resolve(ep, error);
     if (!addr) return -1;
     int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
@@ -114,6 +115,11 @@ int listen_on(const Endpoint& ep, int backlog, bool nonblocking, std::string* er
     } else {
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+            *error = std::string("setsockopt SO_REUSEPORT: ") + std::strerror(errno);
+            close(fd);
+            return -1;
+        }
     }
     if (bind(fd, addr->get(), addr->len) != 0) {
         *error = "bind " + ep.to_string() + ": " + std::strerror(errno);

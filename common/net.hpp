@@ -38,7 +38,10 @@ std::optional<SocketAddress> resolve(const Endpoint& endpoint, std::string* erro
 
 // Opens a listening socket. For unix endpoints a stale socket file is removed first.
 // Returns the fd, or -1 with *error set. The listening fd is non-blocking only if asked.
-int listen_on(const Endpoint& endpoint, int backlog, bool nonblocking, std::string* error);
+// reuse_port (TCP only) sets SO_REUSEPORT, so more listeners may bind the same port and the
+// kernel spreads connections across them.
+int listen_on(const Endpoint& endpoint, int backlog, bool nonblocking, std::string* error,
+              bool reuse_port = false);
 
 // The port a TCP listener is bound to (useful after binding port 0).
 uint16_t bound_port(int fd);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is missing, builds Release, runs the quick sweep
-# (every model, every scenario, about 2 minutes) and draws its charts and report.
+# (every model, every scenario, about 3 minutes) and draws its charts and report.
 # Extra arguments go to `muxbench sweep` and override the plan, e.g. `--models poll,epoll-et`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,12 +28,11 @@ void release_if_large(std::vector<uint8_t>& buffer) {
 }
 }  // namespace
 
-Connection::Connection(int fd, const Server& server)
-    : fd_(fd), server_(server), counters_(server.counters()) {}
+Connection::Connection(int fd, const Server& server) : fd_(fd), server_(server) {}
 
 Connection::~Connection() {
     close(fd_);
-    ServerCounters::add(counters_.closed);
+    ServerCounters::add(thread_counters().closed);
 }
 
 Next Connection::next() const {
@@ -41,34 +41,78 @@ Next Connection::next() const {
     return Next::Keep;
 }
 
+void Connection::feed(const uint8_t* data, size_t len) {
+    ServerCounters::add(thread_counters().bytes_in, len);
+    if (close_after_flush_ || failed_) return;  // nothing more is answered
+    if (in_used_ == in_.size()) {
+        // Common case: nothing buffered, so answer straight from the caller's bytes and keep
+        // only an incomplete tail.
+        in_.clear();
+        in_used_ = 0;
+        size_t used = server_.config().proto == Protocol::Mux1 ? answer_mux1(data, len)
+                                                               : answer_http(data, len);
+        if (!close_after_flush_) in_.insert(in_.end(), data + used, data + len);
+    } else {
+        in_.insert(in_.end(), data, data + len);
+        if (can_answer()) answer_buffered_requests();
+    }
+}
+
+void Connection::peer_closed() {
+    read_closed_ = true;
+}
+
+void Connection::socket_failed() {
+    if (!failed_) ServerCounters::add(thread_counters().resets);
+    failed_ = true;
+}
+
+std::span<const uint8_t> Connection::take_output() {
+    if (taken_ > 0 || failed_) return {};
+    if (sending_done_ == sending_.size()) {
+        // The usual case: everything taken before went out, so the queue becomes the
+        // sending buffer without a copy.
+        sending_.clear();
+        sending_.swap(queued_);
+        sending_done_ = 0;
+    } else if (!queued_.empty()) {
+        // The last send was short: one buffer again, so the next send takes everything.
+        sending_.erase(sending_.begin(), sending_.begin() + static_cast<ptrdiff_t>(sending_done_));
+        sending_done_ = 0;
+        sending_.insert(sending_.end(), queued_.begin(), queued_.end());
+        queued_.clear();
+    }
+    taken_ = sending_.size() - sending_done_;
+    return {sending_.data() + sending_done_, taken_};
+}
+
+void Connection::output_sent(size_t n) {
+    if (n > 0 && n < taken_) ServerCounters::add(thread_counters().short_sends);
+    ServerCounters::add(thread_counters().bytes_out, n);
+    sending_done_ += n;
+    taken_ = 0;
+    if (sending_done_ == sending_.size()) {
+        sending_.clear();
+        sending_done_ = 0;
+        release_if_large(sending_);
+        if (queued_.empty()) release_if_large(queued_);
+    }
+    if (in_used_ < in_.size() && can_answer()) answer_buffered_requests();
+}
+
 Next Connection::on_readable(ReadMode mode) {
     while (wants_read()) {
         IoResult r = read_some(fd_, g_read_chunk, kReadChunk);
         if (r.status == IoStatus::Retry) break;
         if (r.status == IoStatus::Closed) {
-            read_closed_ = true;
+            peer_closed();
             break;
         }
         if (r.status == IoStatus::Error) {
-            ServerCounters::add(counters_.resets);
-            failed_ = true;
+            socket_failed();
             return Next::Close;
         }
-        ServerCounters::add(counters_.bytes_in, r.bytes);
-        if (in_used_ == in_.size()) {
-            // Common case: nothing buffered, so answer straight from the shared chunk and keep
-            // only an incomplete tail.
-            in_.clear();
-            in_used_ = 0;
-            size_t used = server_.config().proto == Protocol::Mux1
-                              ? answer_mux1(g_read_chunk, r.bytes)
-                              : answer_http(g_read_chunk, r.bytes);
-            if (!close_after_flush_)
-                in_.insert(in_.end(), g_read_chunk + used, g_read_chunk + r.bytes);
-        } else {
-            in_.insert(in_.end(), g_read_chunk, g_read_chunk + r.bytes);
-            answer_buffered_requests();
-        }
+        feed(g_read_chunk, r.bytes);
         if (flush_and_answer_held_back() == Next::Close) return Next::Close;
         if (mode == ReadMode::Once || (mode == ReadMode::UntilShort && r.bytes < kReadChunk)) break;
     }
@@ -81,35 +125,27 @@ Next Connection::on_writable() {
 
 // A flush that sends everything brings no report that the socket is writable, and a peer that
 // has sent its last requests (perhaps with its FIN) waits for their replies: so requests held
-// back at the high-water mark are answered here, for as long as the output has room.
+// back at the high-water mark are answered as the output drains (output_sent does it), and
+// their replies sent, for as long as the output has room.
 Next Connection::flush_and_answer_held_back() {
     for (;;) {
-        flush();
-        if (failed_) return Next::Close;
-        const size_t held = in_.size() - in_used_;
-        if (held == 0 || close_after_flush_ || pending_output() >= kOutputHighWater) break;
-        answer_buffered_requests();
-        if (in_.size() - in_used_ == held) break;  // what is left is an incomplete request
-    }
-    return next();
-}
-
-Next Connection::flush() {
-    while (pending_output() > 0) {
-        IoResult r = write_some(fd_, out_.data() + out_sent_, pending_output());
-        if (r.status == IoStatus::Retry) return Next::Keep;
+        std::span<const uint8_t> out = take_output();
+        if (out.empty()) return next();
+        if (publish_counts_) server_.add_to_totals();
+        IoResult r = write_some(fd_, out.data(), out.size());
+        if (r.status == IoStatus::Retry) {
+            output_sent(0);
+            return Next::Keep;
+        }
         if (r.status != IoStatus::Ok) {
-            ServerCounters::add(counters_.resets);
-            failed_ = true;
+            output_sent(0);
+            socket_failed();
             return Next::Close;
         }
-        ServerCounters::add(counters_.bytes_out, r.bytes);
-        out_sent_ += r.bytes;
+        // Sending may have made room below the high-water mark, and output_sent answered
+        // the requests that were waiting for it: loop to send those too.
+        output_sent(r.bytes);
     }
-    out_.clear();
-    out_sent_ = 0;
-    release_if_large(out_);
-    return next();
 }
 
 void Connection::answer_buffered_requests() {
@@ -130,7 +166,7 @@ void Connection::answer_buffered_requests() {
 
 void Connection::queue(const void* data, size_t len) {
     auto* bytes = static_cast<const uint8_t*>(data);
-    out_.insert(out_.end(), bytes, bytes + len);
+    queued_.insert(queued_.end(), bytes, bytes + len);
 }
 
 size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
@@ -142,14 +178,14 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
         if (frame_len == mux1::kIncomplete) break;
         if (frame_len == mux1::kBadMagic) {
             // Not a mux1 peer: there is no header to answer to.
-            ServerCounters::add(counters_.bad_magic);
+            ServerCounters::add(thread_counters().bad_magic);
             close_after_flush_ = true;
             break;
         }
         mux1::Header reply = req;
         uint8_t head[mux1::kHeaderSize];
         if (frame_len == mux1::kTooLarge) {
-            ServerCounters::add(counters_.too_large);
+            ServerCounters::add(thread_counters().too_large);
             reply.op_or_status = static_cast<uint8_t>(mux1::Status::TooLarge);
             reply.payload_len = 0;
             mux1::encode_header(reply, head);
@@ -160,7 +196,7 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
         burn_cpu_us(req.work_us);
         const uint8_t* payload = data + used + mux1::kHeaderSize;
         used += static_cast<size_t>(frame_len);
-        ServerCounters::add(counters_.requests);
+        ServerCounters::add(thread_counters().requests);
         auto op = static_cast<mux1::Op>(req.op_or_status);
         reply.op_or_status = static_cast<uint8_t>(mux1::Status::Ok);
         if (op == mux1::Op::Echo) {
@@ -171,11 +207,11 @@ size_t Connection::answer_mux1(const uint8_t* data, size_t len) {
             reply.payload_len = req.reply_len;
             mux1::encode_header(reply, head);
             queue(head, sizeof head);
-            size_t at = out_.size();
-            out_.resize(at + req.reply_len);
-            mux1::fill_gen_payload(req.tag, std::span(out_.data() + at, req.reply_len));
+            size_t at = queued_.size();
+            queued_.resize(at + req.reply_len);
+            mux1::fill_gen_payload(req.tag, std::span(queued_.data() + at, req.reply_len));
         } else {
-            ServerCounters::add(counters_.bad_op);
+            ServerCounters::add(thread_counters().bad_op);
             reply.op_or_status = static_cast<uint8_t>(mux1::Status::BadOp);
             reply.payload_len = 0;
             mux1::encode_header(reply, head);
@@ -197,17 +233,17 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
         uint64_t body_len = 0;
         bool body_is_root = false;
         if (head_len == http::kMalformed) {
-            ServerCounters::add(counters_.http_malformed);
+            ServerCounters::add(thread_counters().http_malformed);
             status = 400;
         } else if (head_len == http::kHeadTooLarge) {
-            ServerCounters::add(counters_.http_head_too_large);
+            ServerCounters::add(thread_counters().http_head_too_large);
             status = 431;
         } else if (req.method != "GET" && req.method != "HEAD") {
-            ServerCounters::add(counters_.http_unsupported);
+            ServerCounters::add(thread_counters().http_unsupported);
             status = 405;
         } else if (req.has_body) {
             // The subset has no bodies; without reading one we cannot find the next request.
-            ServerCounters::add(counters_.http_unsupported);
+            ServerCounters::add(thread_counters().http_unsupported);
             status = 400;
         } else if (req.target == "/") {
             body_len = http::kRootBody.size();
@@ -235,9 +271,9 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
             } else if (body_is_root) {
                 queue(http::kRootBody.data(), http::kRootBody.size());
             } else {
-                size_t at = out_.size();
-                out_.resize(at + body_len);
-                for (size_t i = 0; i < body_len; ++i) out_[at + i] = http::bytes_body_char(i);
+                size_t at = queued_.size();
+                queued_.resize(at + body_len);
+                for (size_t i = 0; i < body_len; ++i) queued_[at + i] = http::bytes_body_char(i);
             }
         }
         if (error) {
@@ -245,7 +281,7 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
             break;
         }
         used += static_cast<size_t>(head_len);
-        ServerCounters::add(counters_.requests);
+        ServerCounters::add(thread_counters().requests);
         if (!keep_alive) close_after_flush_ = true;
     }
     return used;
@@ -253,10 +289,23 @@ size_t Connection::answer_http(const uint8_t* data, size_t len) {
 
 void serve_until_closed(Connection& connection) {
     while (!Server::stopping()) {
+        if (connection.publishes_counts()) connection.server().add_to_totals();
         Next next = connection.wants_write() ? connection.on_writable()
                                              : connection.on_readable(ReadMode::Once);
         if (next == Next::Close) return;
     }
+}
+
+Next on_edge_triggered(Connection& connection, uint32_t epoll_events, EtDrain drain) {
+    constexpr uint32_t kShutDown = EPOLLRDHUP | EPOLLERR | EPOLLHUP;
+    Next next = Next::Keep;
+    if (epoll_events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) next = connection.on_writable();
+    if (next == Next::Keep && (epoll_events & (EPOLLIN | kShutDown))) {
+        // Once the peer has shut down, reading must go on to the 0 that says so.
+        const bool to_eagain = drain == EtDrain::UntilEagain || (epoll_events & kShutDown);
+        next = connection.on_readable(to_eagain ? ReadMode::UntilRetry : ReadMode::UntilShort);
+    }
+    return next;
 }
 
 }  // namespace mux

@@ -18,6 +18,8 @@
 //   is something to read (EPOLLIN, EPOLLRDHUP, an error or hang-up) and not on events that
 //   only say there is room to write, such as the one a unix socket sends each time the
 //   peer reads a reply.
+// - The rule, both drains of it, lives in on_edge_triggered (connection.cpp), which the
+//   reuseport reactors share.
 // - The payoff: a connection is registered once for both directions
 //   (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) and never touched again, so there is no
 //   epoll_ctl(MOD) churn when a reply has to wait for buffer space, and no re-report of an
@@ -38,16 +40,10 @@ namespace mux {
 
 namespace {
 constexpr int kMaxEvents = 256;
-constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
 }  // namespace
 
 int run_epoll_et(Server& server) {
-    const bool until_eagain = server.config().et_drain == EtDrain::UntilEagain;
-    // Once the peer has shut down, reading must go on to the 0 that says so.
-    auto read_mode = [until_eagain](uint32_t what) {
-        return until_eagain || (what & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) ? ReadMode::UntilRetry
-                                                                           : ReadMode::UntilShort;
-    };
+    const EtDrain drain = server.config().et_drain;
     const int listen_fd = server.listen_fd();
     set_nonblocking(listen_fd);
     int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -75,12 +71,8 @@ int run_epoll_et(Server& server) {
                 listener_ready = true;
                 continue;
             }
-            Connection& c = *by_fd[fd];
-            const uint32_t what = events[i].events;
-            Next next = Next::Keep;
-            if (what & (EPOLLOUT | EPOLLERR | EPOLLHUP)) next = c.on_writable();
-            if (next == Next::Keep && (what & kReadable)) next = c.on_readable(read_mode(what));
-            if (next == Next::Close) by_fd[fd].reset();
+            if (on_edge_triggered(*by_fd[fd], events[i].events, drain) == Next::Close)
+                by_fd[fd].reset();
         }
         if (listener_ready) {
             accept_backlog = server.accept_pending([&](int new_fd) {

@@ -1101,6 +1101,29 @@ TEST(Check, ARefusedModelThatRanBeforeIsAStatusRegression) {
     EXPECT_EQ(find(r, "poll", 100, "status").detail, "ran → refused: fd_setsize");
 }
 
+// A kernel that refuses io_uring (Docker's seccomp profile) or a lower limit says something
+// about the host, not the code: said, not judged a regression.
+TEST(Check, AModelTheHostRefusesNowIsSaidNotJudged) {
+    for (const char* code : {"io_uring_unavailable", "task_limit", "fd_limit"}) {
+        SCOPED_TRACE(code);
+        auto current = honest_run();
+        for (auto& p : current["points"])
+            if (p["model"] == "poll" && p["x_value"] == 100.0) {
+                p["status"] = "refused";
+                p["reason"] = {{"code", code}, {"detail", "this host"}, {"errno", 1}};
+                p.erase("server_cost");
+            }
+        auto r = check_runs(honest_run(), current, {});
+        EXPECT_EQ(r.exit_code, 0);
+        EXPECT_TRUE(flagged(r, "status").empty());
+        const std::string said =
+            "poll active conns=100: ran in the baseline, refused: " + std::string(code) + " here";
+        EXPECT_TRUE(std::any_of(r.warnings.begin(), r.warnings.end(), [&](const auto& w) {
+            return w.find(said) != std::string::npos;
+        })) << ::testing::PrintToString(r.warnings);
+    }
+}
+
 TEST(Check, ResultsOfSchemaOneAndTwoAreCompared) {
     // Schema 1 counted only read and write calls as syscalls_per_request; schema 2 counts
     // every call there, and the read and write calls as io_calls_per_request. A schema-1

@@ -1,7 +1,7 @@
 // The models as production servers write them (issue 17), shown by what the kernel counts:
 // fork's idle children sleep, its children end with it and a failed fork sheds one
-// connection; epoll-et's short-read rule reads once per request where the textbook rule
-// reads twice. Counts only: nothing here is timed.
+// connection; epoll-et's short-read rule (and the reuseport reactors', the same code) reads
+// once per request where the textbook rule reads twice. Counts only: nothing here is timed.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -141,8 +141,9 @@ constexpr int kEchoes = 200;
 // (low load): a request that arrives while the server is still draining the socket is found
 // by the textbook rule's extra read instead of by epoll_wait, which makes that rule's count
 // depend on scheduling.
-Calls count_calls(const std::string& model, const std::string& transport) {
-    ServerProcess server(model, "mux1", transport);
+Calls count_calls(const std::string& model, const std::string& transport,
+                  std::vector<std::string> extra = {}) {
+    ServerProcess server(model, "mux1", transport, std::move(extra));
     EXPECT_TRUE(server.started()) << server.error();
     Client client = Client::connect(server.address());
     EXPECT_TRUE(client.echo(0, 64));  // accepted and registered before counting starts
@@ -180,13 +181,22 @@ TEST_P(EpollEtDrain, ShortReadRuleReadsOncePerRequest) {
     Calls short_read = count_calls("epoll-et", GetParam());
     Calls eagain = count_calls("epoll-et/eagain", GetParam());
     Calls level = count_calls("epoll-lt", GetParam());
+    // The reuseport reactors read by the same rule, shared code; one worker, so the counted
+    // process's one thread is the reactor.
+    Calls reuseport_short = count_calls("reuseport", GetParam(), {"--workers", "1"});
+    Calls reuseport_eagain =
+        count_calls("reuseport", GetParam(), {"--workers", "1", "--et-drain", "eagain"});
     EXPECT_EQ(short_read.reads, uint64_t{kEchoes});
     EXPECT_EQ(short_read.failed_reads, 0u);
     EXPECT_EQ(eagain.reads, uint64_t{2 * kEchoes});
     EXPECT_EQ(eagain.failed_reads, uint64_t{kEchoes});
     EXPECT_EQ(level.reads, uint64_t{kEchoes});
     EXPECT_EQ(level.failed_reads, 0u);
-    for (const Calls* c : {&short_read, &eagain, &level}) {
+    EXPECT_EQ(reuseport_short.reads, uint64_t{kEchoes});
+    EXPECT_EQ(reuseport_short.failed_reads, 0u);
+    EXPECT_EQ(reuseport_eagain.reads, uint64_t{2 * kEchoes});
+    EXPECT_EQ(reuseport_eagain.failed_reads, uint64_t{kEchoes});
+    for (const Calls* c : {&short_read, &eagain, &level, &reuseport_short, &reuseport_eagain}) {
         EXPECT_EQ(c->writes, uint64_t{kEchoes});
         EXPECT_GE(c->waits, uint64_t{kEchoes});  // one wakeup per request, and timeouts
     }

@@ -129,6 +129,69 @@ TEST(SweepEndToEnd, TwoModelsTwoPoints) {
     fs::remove_all(out);
 }
 
+// Where the kernel refuses io_uring (here a seccomp filter, as Docker's default profile has),
+// the io-uring point is recorded as refused with the server's reason and errno, not as failed.
+// The pool models take the plan's workers, and every point records the settings its server
+// ran with, as the server's listening line gave them.
+TEST(SweepEndToEnd, RefusedIoUringAndTheServersSettingsAreRecorded) {
+    fs::path out = fresh_dir("refused");
+    mux::Subprocess sweep({mux::test::binary_path("deny_io_uring"),
+                           mux::test::binary_path("muxbench"),
+                           "sweep",
+                           "--models",
+                           "io-uring,epoll-oneshot,threads",
+                           "--scenarios",
+                           "active",
+                           "--conns",
+                           "1",
+                           "--duration",
+                           "0.5",
+                           "--warmup",
+                           "0.1",
+                           "--repeats",
+                           "1",
+                           "--workers",
+                           "2",
+                           "--out",
+                           out.string(),
+                           "--run-name",
+                           "run"});
+    ASSERT_TRUE(sweep.running()) << sweep.error();
+    std::string table = sweep.read_rest(120s);
+    auto status = sweep.wait(10s);
+    ASSERT_TRUE(status) << "muxbench did not finish";
+    ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << table;
+    EXPECT_NE(table.find("refused (io_uring_unavailable)"), std::string::npos) << table;
+
+    std::string error;
+    auto results = mux::sweep::read_results(out / "run", &error);
+    ASSERT_TRUE(results) << error;
+    EXPECT_EQ((*results)["plan"]["workers"], 2);
+    const auto* uring = find_point(*results, "io-uring", 1);
+    ASSERT_NE(uring, nullptr);
+    EXPECT_EQ((*uring)["status"], "refused") << uring->dump();
+    EXPECT_EQ((*uring)["reason"]["code"], "io_uring_unavailable");
+    EXPECT_EQ((*uring)["reason"]["errno"], EPERM);
+    EXPECT_NE((*uring)["reason"]["detail"].get<std::string>().find("errno 1"), std::string::npos);
+    EXPECT_FALSE(uring->contains("server_stats"));
+    for (const auto& entry : (*results)["summary"]) {
+        if (entry["model"] != "io-uring") continue;
+        EXPECT_EQ(entry["status"], "refused") << entry.dump();
+    }
+
+    const auto* pool = find_point(*results, "epoll-oneshot", 1);
+    ASSERT_NE(pool, nullptr);
+    ASSERT_EQ((*pool)["status"], "ok") << pool->dump().substr(0, 2000);
+    EXPECT_EQ((*pool)["server_settings"]["workers"], 2);
+    EXPECT_EQ((*pool)["server_stats"]["workers"], 2);
+    const auto* threads = find_point(*results, "threads", 1);
+    ASSERT_NE(threads, nullptr);
+    ASSERT_EQ((*threads)["status"], "ok") << threads->dump().substr(0, 2000);
+    EXPECT_EQ((*threads)["server_settings"]["thread_stack_bytes"], 256 * 1024);
+    EXPECT_FALSE((*threads)["server_settings"].contains("workers"));
+    fs::remove_all(out);
+}
+
 // A point whose server cannot start is recorded as failed, with its reason, and returns.
 TEST(SweepEndToEnd, AServerThatCannotStartIsRecordedNotWaitedFor) {
     mux::sweep::Plan plan;

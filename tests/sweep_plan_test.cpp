@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "models.hpp"
 #include "plan.hpp"
 #include "point_runner.hpp"
 #include "sweep_command.hpp"
@@ -238,4 +239,76 @@ TEST(SweepPlan, FdLimitTrimsCountsAndSaysWhy) {
     auto refusal = predicted_refusal(p, Limits{20000});
     ASSERT_TRUE(refusal);
     EXPECT_EQ(refusal->code, "fd_limit");
+}
+
+TEST(SweepPlan, ForkAndThreadsAreRefusedPastTheTaskLimit) {
+    Limits limits{20000, 100, "pid_max 400 less 300 reserved"};
+    Point p = Point::at("active", "conns", 30, 30, 30);
+    for (const char* model : {"fork", "threads"}) {
+        p.model = model;
+        p.conns = p.active = 30;  // 30 + 64 headroom fits in 100
+        EXPECT_FALSE(predicted_refusal(p, limits)) << model;
+        p.conns = p.active = 50;
+        auto refusal = predicted_refusal(p, limits);
+        ASSERT_TRUE(refusal) << model;
+        EXPECT_EQ(refusal->code, "task_limit");
+        EXPECT_NE(refusal->detail.find("50 connections need 114 tasks"), std::string::npos)
+            << refusal->detail;
+        EXPECT_NE(refusal->detail.find("pid_max 400"), std::string::npos) << refusal->detail;
+    }
+    // One task per connection is those two models' price only.
+    for (const char* model : {"poll", "epoll-et", "epoll-oneshot", "reuseport", "io-uring"}) {
+        p.model = model;
+        EXPECT_FALSE(predicted_refusal(p, limits)) << model;
+    }
+    // Limits not known: nothing refused for them.
+    p.model = "fork";
+    EXPECT_FALSE(predicted_refusal(p, Limits{20000}));
+}
+
+TEST(SweepPlan, TaskLimitsAreReadFromTheKernel) {
+    Limits limits{20000};
+    mux::sweep::read_task_limits(limits);
+    EXPECT_GT(limits.tasks_available, 0u) << limits.tasks_why;
+    EXPECT_NE(limits.tasks_why.find("pid_max"), std::string::npos) << limits.tasks_why;
+}
+
+namespace {
+// A plan file read as muxbench reads it: CLI11's config file under a [sweep] section.
+Plan parse_plan(const std::string& path) {
+    CLI::App app;
+    app.set_config("--plan");
+    mux::sweep::SweepOptions options;
+    CLI::App* sweep = app.add_subcommand("sweep");
+    sweep->fallthrough();
+    mux::sweep::setup_sweep(*sweep, options);
+    app.parse("sweep --plan " + path, false);
+    return options.plan;
+}
+}  // namespace
+
+TEST(SweepPlan, WorkersIsAPlanKey) {
+    auto path = std::filesystem::temp_directory_path() /
+                ("muxbench-plan-" + std::to_string(getpid()) + ".toml");
+    {
+        std::ofstream out(path);
+        out << "[sweep]\nname = \"pools\"\nworkers = 4\n";
+    }
+    Plan plan = parse_plan(path.string());
+    std::filesystem::remove(path);
+    EXPECT_EQ(plan.name, "pools");
+    EXPECT_EQ(plan.workers, 4);
+    EXPECT_EQ(plan.to_json()["workers"], 4);
+    // Not given: 0, which passes no --workers, so muxserver takes its affinity mask's CPUs.
+    EXPECT_EQ(Plan{}.workers, 0);
+}
+
+// The repository's plans name no models, so each runs every registered model: the eleven.
+TEST(SweepPlan, EveryPlanRunsEveryModel) {
+    ASSERT_EQ(mux::all_models().size(), 11u);
+    for (const char* name : {"quick", "full", "check"}) {
+        Plan plan = parse_plan(mux::sweep::plan_path(name));
+        EXPECT_TRUE(plan.models.empty()) << name;
+        EXPECT_EQ(plan.workers, 0) << name;
+    }
 }

@@ -82,6 +82,7 @@ struct Group {  // one (scenario, x value, model) of one run
     int conns = 0;
     size_t failed = 0, refused = 0;
     std::string failure, refusal;           // the first failed repeat's status and reason
+    std::string refusal_code;               // the first refused repeat's reason code
     std::vector<int> failed_repeats;        // repeat indexes
     std::map<int, json> metrics_by_repeat;  // ok repeats only
 };
@@ -136,7 +137,11 @@ Run group_points(const json& results) {
         if (status == "ok") {
             g.metrics_by_repeat[repeat] = sweep::metrics_of(p);
         } else if (status == "refused") {
-            if (!g.refused++) g.refusal = reason_of(p);
+            if (!g.refused++) {
+                g.refusal = reason_of(p);
+                if (p.contains("reason") && p["reason"].is_object())
+                    g.refusal_code = p["reason"].value("code", "");
+            }
         } else {
             if (!g.failed++) g.failure = reason_of(p);
             g.failed_repeats.push_back(repeat);
@@ -672,8 +677,14 @@ void measure_noise(const Run& b, const Run& c, const std::vector<GroupKey>& shar
     }
 }
 
-// Every point both runs have: a change of refusal is a status change; otherwise failed
-// repeats and the metrics of the repeats that ran.
+// Refusals that depend on the host, not on the code: a kernel that refuses io_uring (a
+// seccomp profile, kernel.io_uring_disabled), and the fd and task limits it is configured with.
+bool refused_by_host(const std::string& code) {
+    return code == "io_uring_unavailable" || code == "fd_limit" || code == "task_limit";
+}
+
+// Every point both runs have: a change of refusal is a status change, unless the host refuses
+// it now; otherwise failed repeats and the metrics of the repeats that ran.
 void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& shared,
                     CheckReport& report, const CheckOptions& options, bool a_run_is_schema_1) {
     for (const auto& key : shared) {
@@ -681,6 +692,13 @@ void compare_points(const Run& b, const Run& c, const std::vector<GroupKey>& sha
         const Group& cg = c.groups.at(key);
         if (bg.refused || cg.refused) {
             if (bg.refused && cg.refused) continue;  // refused in both: nothing to measure
+            if (cg.refused && refused_by_host(cg.refusal_code)) {
+                report.warnings.push_back(fmt::format(
+                    "{} {}: ran in the baseline, {} here; this host's doing, not the code's, "
+                    "so not judged",
+                    cg.model, point_label(comparison_for(cg, "status")), cg.refusal));
+                continue;
+            }
             // A refusal is the model's own rule, not chance: a model refused now that ran
             // before is a regression of the worst kind; the reverse is news worth showing.
             Comparison s = comparison_for(cg, "status");

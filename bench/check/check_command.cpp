@@ -135,8 +135,8 @@ void setup_check(CLI::App& app, CheckCommandOptions& o) {
     app.add_option("--alpha", o.check.alpha,
                    "The check's false-alarm rate: the chance that noise makes any of its "
                    "comparisons significant, held by Holm's step-down; half goes to single "
-                   "points, half to each model's metrics pooled across points (about 120 "
-                   "single points at 0.05 need 8 repeats a side)")
+                   "points, half to each model's metrics pooled across points (the check plan's "
+                   "235 or so single points at 0.05 need 9 repeats a side)")
         ->check(CLI::Range(0.0001, 0.5))
         ->capture_default_str();
     app.add_option("--reference-model", o.check.reference_model,

@@ -9,6 +9,8 @@
 // - BM_ForkExitWait: fork, the child _exits at once, the parent waitpid()s. fork copies
 //   page tables, so the figure grows with the parent's size; muxmicro is small.
 // - BM_ThreadCreateJoin: std::thread with an empty body, joined.
+// - BM_ConnectionThreadStartJoin: the same as the threads model starts a connection's
+//   thread: servers/ start_thread, a 256 KiB stack, the stop signals blocked around it.
 // - BM_ForkServesOneRequest: the fork model's whole per-connection cost over a unix
 //   socket: connect, accept, fork, the child serves one 64-byte mux1 ECHO through the
 //   shared Connection handler (serve_until_closed, as servers/fork.cpp does), the client
@@ -132,6 +134,21 @@ void BM_ThreadCreateJoin(benchmark::State& state) {
     }
 }
 
+// The threads model's way: servers/ start_thread with its explicit stack (256 KiB) and the
+// stop signals blocked around the create (two sigprocmask calls).
+void BM_ConnectionThreadStartJoin(benchmark::State& state) {
+    const size_t kStackBytes = ServerConfig{}.thread_stack_bytes;
+    for (auto _ : state) {
+        pthread_t thread;
+        int rc = start_thread([] {}, kStackBytes, /*detached=*/false, &thread);
+        if (rc != 0) {
+            state.SkipWithError(fmt::format("start_thread: {}", std::strerror(rc)).c_str());
+            break;
+        }
+        pthread_join(thread, nullptr);
+    }
+}
+
 [[noreturn]] void serve_in_child(const Listener& listener, Server& server, int client, int fd) {
     close(listener.fd());
     close(client);
@@ -190,8 +207,8 @@ void BM_ForkServesOneRequest(benchmark::State& state) {
     config.model = "fork";
     config.proto = Protocol::Mux1;
     config.listen = listener.endpoint();
-    ServerCounters counters;
-    Server server(config, listener.fd(), &counters);
+    CounterTotals totals;
+    Server server(config, listener.fd(), &totals);
     constexpr uint32_t kPayload = 64;
     const std::vector<uint8_t> request = mux1_echo_request(kPayload, /*tag=*/42);
     uint8_t reply[mux1::kHeaderSize + kPayload];
@@ -214,6 +231,7 @@ BENCHMARK(BM_ConnectAcceptClose<Endpoint::Kind::Unix>)
     ->UseRealTime();
 BENCHMARK(BM_ForkExitWait)->UseRealTime();
 BENCHMARK(BM_ThreadCreateJoin)->UseRealTime();
+BENCHMARK(BM_ConnectionThreadStartJoin)->UseRealTime();
 BENCHMARK(BM_ForkServesOneRequest)->UseRealTime();
 
 }  // namespace

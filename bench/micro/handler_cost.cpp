@@ -9,6 +9,9 @@
 //   et_short (edge-triggered, until a short read: epoll-et's default) or et_eagain
 //   (edge-triggered, until EAGAIN: --et-drain eagain). et_eagain makes one more recv per
 //   request, the one that fails with EAGAIN: four syscalls against three.
+// - BM_HandlerFeedMux1Echo: the handler's bytes-in/bytes-out core alone, as a completion model
+//   drives it: feed() one request already in memory, take_output() the reply and report it
+//   sent. No syscall: the handler's share of BM_HandlerMux1Echo.
 // - BM_ParseMux1Frame, BM_ParseHttpRequest: the shared parse function on a request already
 //   in memory, plus formatting the reply header. No syscall, no handler: the pure compute
 //   part of the figures above.
@@ -57,8 +60,10 @@ void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint
     }
     ServerConfig config;
     config.proto = proto;
-    ServerCounters counters;
-    Server server(config, /*listen_fd=*/-1, &counters);
+    CounterTotals totals;
+    Server server(config, /*listen_fd=*/-1, &totals);
+    ServerCounters& counters = thread_counters();  // the handler counts into this thread's
+    counters.reset();
     std::vector<uint8_t> reply(reply_len);
     std::string error;
     {
@@ -75,9 +80,9 @@ void run_handler(benchmark::State& state, Protocol proto, const std::vector<uint
         }
     }
     close(pair[1]);
-    if (error.empty() && counters.requests.load() != static_cast<uint64_t>(state.iterations()))
+    if (error.empty() && counters.requests.get() != static_cast<uint64_t>(state.iterations()))
         state.SkipWithError(fmt::format("handler counted {} requests for {} iterations",
-                                        counters.requests.load(), state.iterations())
+                                        counters.requests.get(), state.iterations())
                                 .c_str());
 }
 
@@ -90,6 +95,40 @@ void BM_HandlerMux1Echo(benchmark::State& state) {
 void BM_HandlerHttpGet(benchmark::State& state) {
     std::vector<uint8_t> request(kHttpRequest.begin(), kHttpRequest.end());
     run_handler(state, Protocol::Http, request, http_reply_len(), ReadMode::Once);
+}
+
+void BM_HandlerFeedMux1Echo(benchmark::State& state) {
+    int pair[2];  // the Connection owns (and closes) an fd it never touches here
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        state.SkipWithError(fmt::format("socketpair: {}", std::strerror(errno)).c_str());
+        return;
+    }
+    ServerConfig config;
+    config.proto = Protocol::Mux1;
+    CounterTotals totals;
+    Server server(config, /*listen_fd=*/-1, &totals);
+    ServerCounters& counters = thread_counters();
+    counters.reset();
+    const std::vector<uint8_t> request = mux1_echo_request(kEchoPayload, kTag);
+    std::string error;
+    {
+        Connection connection(pair[0], server);
+        for (auto _ : state) {
+            connection.feed(request.data(), request.size());
+            std::span<const uint8_t> reply = connection.take_output();
+            if (reply.size() != mux1::kHeaderSize + kEchoPayload) {
+                error = fmt::format("reply of {} bytes", reply.size());
+                break;
+            }
+            benchmark::DoNotOptimize(reply.data());
+            connection.output_sent(reply.size());
+        }
+    }
+    close(pair[1]);
+    if (error.empty() && counters.requests.get() != static_cast<uint64_t>(state.iterations()))
+        error = fmt::format("handler counted {} requests for {} iterations",
+                            counters.requests.get(), state.iterations());
+    if (!error.empty()) state.SkipWithError(error.c_str());
 }
 
 void BM_ParseMux1Frame(benchmark::State& state) {
@@ -123,6 +162,7 @@ BENCHMARK(BM_HandlerMux1Echo<ReadMode::Once>)->Name("BM_HandlerMux1Echo/read:lt_
 BENCHMARK(BM_HandlerMux1Echo<ReadMode::UntilShort>)->Name("BM_HandlerMux1Echo/read:et_short");
 BENCHMARK(BM_HandlerMux1Echo<ReadMode::UntilRetry>)->Name("BM_HandlerMux1Echo/read:et_eagain");
 BENCHMARK(BM_HandlerHttpGet);
+BENCHMARK(BM_HandlerFeedMux1Echo);
 BENCHMARK(BM_ParseMux1Frame);
 BENCHMARK(BM_ParseHttpRequest);
 

@@ -1,8 +1,15 @@
 #include "plan.hpp"
 
+#include <sys/resource.h>
 #include <sys/select.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
 
 #include <fmt/format.h>
+
+#include "models.hpp"
 
 namespace mux::sweep {
 
@@ -27,6 +34,7 @@ nlohmann::json Plan::to_json() const {
             {"warmup_s", warmup_s},
             {"repeats", repeats},
             {"loadgen_threads", loadgen_threads},
+            {"workers", workers},
             {"server_cpus", server_cpus},
             {"client_cpus", client_cpus},
             {"point_timeout_s", point_timeout_s}};
@@ -107,6 +115,49 @@ std::vector<std::string> trim_to_fd_limit(Plan& plan, const Limits& limits) {
     return notes;
 }
 
+namespace {
+std::optional<uint64_t> read_number(const char* path) {
+    std::ifstream in(path);
+    uint64_t value = 0;
+    if (in >> value) return value;
+    return std::nullopt;
+}
+
+// The tasks that exist now: /proc/loadavg's fourth field is "runnable/total".
+std::optional<uint64_t> tasks_now() {
+    std::ifstream in("/proc/loadavg");
+    std::string load1, load5, load15, counts;
+    if (!(in >> load1 >> load5 >> load15 >> counts)) return std::nullopt;
+    size_t slash = counts.find('/');
+    if (slash == std::string::npos) return std::nullopt;
+    return std::stoull(counts.substr(slash + 1));
+}
+}  // namespace
+
+void read_task_limits(Limits& limits) {
+    constexpr uint64_t kReservedPids = 300;  // the kernel's RESERVED_PIDS: never reused
+    auto pid_max = read_number("/proc/sys/kernel/pid_max");
+    auto threads_max = read_number("/proc/sys/kernel/threads-max");
+    auto running = tasks_now();
+    limits.tasks_available = 0;
+    if (!pid_max || !threads_max || !running) {
+        limits.tasks_why =
+            "unknown: /proc/sys/kernel/pid_max, threads-max or /proc/loadavg unreadable";
+        return;
+    }
+    uint64_t cap = std::min(*pid_max > kReservedPids ? *pid_max - kReservedPids : 0, *threads_max);
+    limits.tasks_available = cap > *running ? cap - *running : 1;  // 1: known, and full
+    limits.tasks_why = fmt::format("pid_max {} less {} reserved, threads-max {}, {} tasks running",
+                                   *pid_max, kReservedPids, *threads_max, *running);
+    // Root is not held to RLIMIT_NPROC; anyone else's other tasks count against it too.
+    rlimit nproc{};
+    if (geteuid() != 0 && getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != RLIM_INFINITY &&
+        nproc.rlim_cur < limits.tasks_available) {
+        limits.tasks_available = nproc.rlim_cur;
+        limits.tasks_why += fmt::format(", RLIMIT_NPROC {} for this user", nproc.rlim_cur);
+    }
+}
+
 std::optional<Refusal> predicted_refusal(const Point& point, const Limits& limits) {
     int conns = point.concurrent_connections();
     if (uint64_t(conns) + kFdHeadroom > limits.fd_hard_limit)
@@ -127,6 +178,19 @@ std::optional<Refusal> predicted_refusal(const Point& point, const Limits& limit
                        fmt::format("blocking serves one connection until it closes; {} "
                                    "persistent connections would leave {} unserved",
                                    conns, conns - 1)};
+    // fork and threads take a task (process or thread) per connection, which the kernel may
+    // refuse long before the fds run out: the point would shed most of its connections.
+    const ModelInfo* model = find_model(point.model);
+    const bool process = model && model->concurrency == Concurrency::ProcessPerConnection;
+    const bool thread = model && model->concurrency == Concurrency::ThreadPerConnection;
+    if ((process || thread) && limits.tasks_available > 0 &&
+        uint64_t(conns) + kTaskHeadroom > limits.tasks_available)
+        return Refusal{
+            "task_limit",
+            fmt::format("{} needs a {} per connection: {} connections need {} tasks "
+                        "({} headroom), the kernel allows {} more ({})",
+                        point.model, process ? "process" : "thread", conns, conns + kTaskHeadroom,
+                        kTaskHeadroom, limits.tasks_available, limits.tasks_why)};
     return std::nullopt;
 }
 

@@ -43,6 +43,9 @@ struct Plan {
     double warmup_s = 1;
     int repeats = 3;
     int loadgen_threads = 1;
+    // --workers of the pool models (epoll-oneshot, reuseport); 0 passes none, so muxserver
+    // takes the CPUs in its affinity mask (server_cpus). Each point records what it used.
+    int workers = 0;
     std::vector<int> server_cpus = {0};
     std::vector<int> client_cpus = {1};
     double point_timeout_s = 60;
@@ -81,13 +84,23 @@ struct Point {
 
 // Why a model cannot run a point, known before running it.
 struct Refusal {
-    std::string code;    // "fd_setsize", "one_connection_at_a_time", "fd_limit"
+    // "fd_setsize", "one_connection_at_a_time", "fd_limit", "task_limit"; measured, by the
+    // server: "io_uring_unavailable"
+    std::string code;
     std::string detail;  // with the numbers
 };
 
 struct Limits {
     uint64_t fd_hard_limit = 0;  // per process; server and loadgen each need conns + headroom
+    // Tasks (processes and threads) the kernel will still create: the lower of pid_max (less
+    // the pids it reserves) and threads-max, less the tasks that exist, and RLIMIT_NPROC where
+    // it applies. fork and threads need one per connection. 0: unknown, nothing refused.
+    uint64_t tasks_available = 0;
+    std::string tasks_why{};  // how tasks_available was found, with its numbers
 };
+
+// Reads the kernel's task limits for Limits (tasks_available, tasks_why).
+void read_task_limits(Limits& limits);
 
 // Points in run order: repeat, scenario, x value, then model. Models measured side by side
 // share whatever the machine was doing at that moment, and each pass over the whole plan is
@@ -102,5 +115,8 @@ std::optional<Refusal> predicted_refusal(const Point& point, const Limits& limit
 
 // Fds a process needs beyond its connections: stdio, listener, epoll, reserve, slack.
 inline constexpr int kFdHeadroom = 32;
+// Tasks a point needs beyond one per connection: the server's own, muxload's threads, and
+// room for whatever else starts on the machine meanwhile.
+inline constexpr int kTaskHeadroom = 64;
 
 }  // namespace mux::sweep

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "models.hpp"
 #include "server_cost.hpp"
 #include "subprocess.hpp"
 #include "window_environment.hpp"
@@ -74,6 +75,36 @@ std::vector<std::string> loadgen_argv(const Point& point, const Plan& plan, cons
     }
     if (!point.slow_mix.empty()) argv.insert(argv.end(), {"--slow", point.slow_mix});
     return argv;
+}
+
+std::vector<std::string> server_argv(const Point& point, const Plan& plan, const Binaries& bin) {
+    std::vector<std::string> argv{bin.muxserver, "--model",  point.model,      "--proto",
+                                  plan.proto,    "--listen", "tcp:127.0.0.1:0"};
+    const ModelInfo* model = find_model(point.model);
+    if (plan.workers > 0 && model != nullptr && model->has_workers())
+        argv.insert(argv.end(), {"--workers", std::to_string(plan.workers)});
+    return argv;
+}
+
+// How the server was configured, as its listening line says: the model's settings (workers,
+// thread_stack_bytes, et_drain, ...), not where or as which process it ran.
+nlohmann::json server_settings(nlohmann::json ready) {
+    for (const char* key : {"event", "endpoint", "pid"}) ready.erase(key);
+    return ready;
+}
+
+// The kernel refused the model (muxserver's "refused" line, exit status 69): the point is
+// refused with the server's reason and errno, not failed.
+nlohmann::json refused_by_server(nlohmann::json result, const nlohmann::json& line,
+                                 Subprocess& server) {
+    server.wait(milliseconds(5000));
+    result["status"] = "refused";
+    const int error = line.value("errno", 0);
+    result["reason"] = {{"code", line.value("reason", "refused_by_server")},
+                        {"detail", fmt::format("{} (errno {}, {})", line.value("detail", ""), error,
+                                               line.value("error", "?"))},
+                        {"errno", error}};
+    return result;
 }
 
 namespace {
@@ -209,14 +240,15 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     SpawnOptions server_options;
     server_options.cpus = plan.server_cpus;
     server_options.before_exec = [&probe](pid_t pid) { probe.attach(pid); };
-    Subprocess server({bin.muxserver, "--model", point.model, "--proto", plan.proto, "--listen",
-                       "tcp:127.0.0.1:0"},
-                      server_options);
+    Subprocess server(server_argv(point, plan, bin), server_options);
     auto ready_line = server.read_line(std::min(left(), milliseconds(10000)));
     auto ready = nlohmann::json::parse(ready_line.value_or(""), nullptr, false);
+    if (ready.is_object() && ready.value("event", "") == "refused")
+        return refused_by_server(result, ready, server);
     if (!ready.is_object() || ready.value("event", "") != "listening")
         return failed(result, "server_start",
                       "muxserver printed no listening line: " + ready_line.value_or("(nothing)"));
+    result["server_settings"] = server_settings(ready);
     probe.sample_idle();
 
     std::string json_path =

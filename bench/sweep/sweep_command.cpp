@@ -110,6 +110,12 @@ void setup_sweep(CLI::App& app, SweepOptions& o) {
     app.add_option("--loadgen-threads", p.loadgen_threads, "muxload --threads")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    app.add_option("--workers", p.workers,
+                   "Threads of the pool models (epoll-oneshot, reuseport), passed as muxserver "
+                   "--workers; 0: muxserver's default, the CPUs in its affinity mask "
+                   "(--server-cpus)")
+        ->check(CLI::Range(0, 1024))
+        ->capture_default_str();
     app.add_option("--server-cpus", p.server_cpus, "CPUs the server (and fork children) may use")
         ->delimiter(',')
         ->capture_default_str();
@@ -144,6 +150,7 @@ int run_sweep(const SweepOptions& options) {
     rlimit fd_limit{};
     getrlimit(RLIMIT_NOFILE, &fd_limit);
     Limits limits{fd_limit.rlim_max};
+    read_task_limits(limits);
     for (const auto& note : trim_to_fd_limit(plan, limits)) fmt::print(stderr, "sweep: {}\n", note);
 
     // Each point's server runs in a cgroup of its own, removed when the point ends: also on

@@ -12,9 +12,13 @@ MODEL_STYLE = {
     "epoll-lt": ("#1f77b4", "o"),
     "epoll-et": ("#2ca02c", "p"),
     "fork": ("#9467bd", "h"),
+    "threads": ("#bcbd22", "<"),
+    "epoll-oneshot": ("#17becf", ">"),
+    "reuseport": ("#000000", "d"),
+    "io-uring": ("#e377c2", "*"),
 }
 MODEL_ORDER = list(MODEL_STYLE)
-_SPARE = [("#17becf", "*"), ("#bcbd22", "<"), ("#e377c2", ">"), ("#000000", "8")]
+_SPARE = [("#aec7e8", "8"), ("#98df8a", "P"), ("#ff9896", "H"), ("#c5b0d5", "2")]
 
 
 def order_models(models) -> list:

@@ -428,7 +428,8 @@ class HostileFilesTest(TempDirCase):
 
 class UnusualShapesTest(TempDirCase):
     """Shapes a real run can have that the fixtures do not: a model outside the fixed style
-    table, a point that failed on one repeat but kept numbers from the others, one x value,
+    table, a point that failed on one repeat but kept numbers from the others, a model the
+    kernel refused (io_uring blocked), one x value,
     an idle scenario with only 0 idle connections, and negative memory growth (noise)."""
 
     def test_draws_without_error(self):
@@ -438,7 +439,10 @@ class UnusualShapesTest(TempDirCase):
                     "repeats_ok": 3 if status == "ok" else 2, "status": status, "loadgen_bound": False,
                     "metrics": m, **extra}
         summary = [
-            entry("active", "io_uring", "conns", 100, metrics={"throughput_per_s": 9e4, "memory_bytes_per_connection": -40}),
+            entry("active", "kqueue", "conns", 100, metrics={"throughput_per_s": 9e4, "memory_bytes_per_connection": -40}),
+            entry("active", "io-uring", "conns", 100, "refused",
+                  reason={"code": "io_uring_unavailable", "detail": "io_uring_setup failed (errno 1, Operation not permitted)",
+                          "errno": 1}),
             entry("active", "poll", "conns", 100, "failed", {"throughput_per_s": 4e4, "memory_bytes_per_connection": 900},
                   reason={"code": "timeout", "detail": "repeat 2 timed out"}),
             entry("idle", "poll", "idle_conns", 0, metrics={"throughput_per_s": 5e4}),
@@ -451,11 +455,28 @@ class UnusualShapesTest(TempDirCase):
         r = muxplot(folder)
         self.assertEqual(r.returncode, 0, r.stderr)
         svg = self.read(folder, "throughput_vs_conns.svg")
-        self.assertIn(">io_uring<", svg)
+        self.assertIn(">kqueue<", svg)
         self.assertIn("failed: timeout", svg)
+        self.assertIn("io-uring refused: io_uring_unavailable", svg)
         self.assertIn("unknown", svg)  # an environment with nothing in it says so
         self.assertTrue(os.path.exists(os.path.join(folder, "idle_connections.png")))
-        self.assertIn("At 100 connections, io_uring had the highest throughput", self.read(folder, "report.html"))
+        self.assertIn("At 100 connections, kqueue had the highest throughput", self.read(folder, "report.html"))
+
+
+class StyleTest(unittest.TestCase):
+    """Every model muxserver runs keeps one colour and one marker of its own on every chart,
+    and none uses the x that marks a refused or failed point."""
+
+    def test_every_registered_model_has_a_look_of_its_own(self):
+        from muxplotlib.style import MODEL_STYLE
+        with open(os.path.join(os.path.dirname(PLOT), "servers", "models.cpp"), encoding="utf-8") as f:
+            names = re.findall(r'ModelInfo\{(?:\.name = )?"([^"]+)"', f.read())
+        self.assertEqual(len(names), 11, names)
+        self.assertEqual(sorted(names), sorted(MODEL_STYLE))
+        looks = [MODEL_STYLE[n] for n in names]
+        self.assertEqual(len({colour for colour, _ in looks}), len(names))
+        self.assertEqual(len({marker for _, marker in looks}), len(names))
+        self.assertNotIn("x", {marker for _, marker in looks})
 
 
 class ReaderTest(unittest.TestCase):

@@ -3,9 +3,11 @@
 #include <dirent.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace mux::test {
@@ -78,15 +80,34 @@ std::vector<pid_t> wait_for_no_children(pid_t pid, std::chrono::milliseconds tim
     }
 }
 
-std::optional<uint64_t> vm_peak_kib(pid_t pid) {
+namespace {
+std::optional<uint64_t> status_kib(pid_t pid, std::string_view key) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(in, line);) {
-        if (!line.starts_with("VmPeak:")) continue;
-        std::istringstream value(line.substr(7));
+        if (!line.starts_with(key)) continue;
+        std::istringstream value(line.substr(key.size()));
         uint64_t kib = 0;
         if (value >> kib) return kib;
     }
     return std::nullopt;
+}
+}  // namespace
+
+std::optional<uint64_t> vm_peak_kib(pid_t pid) {
+    return status_kib(pid, "VmPeak:");
+}
+
+std::optional<uint64_t> vm_hwm_kib(pid_t pid) {
+    return status_kib(pid, "VmHWM:");
+}
+
+std::vector<pid_t> thread_ids(pid_t pid) {
+    std::vector<pid_t> ids;
+    std::error_code error;
+    for (const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error))
+        ids.push_back(static_cast<pid_t>(std::stol(entry.path().filename().string())));
+    return ids;
 }
 
 }  // namespace mux::test

@@ -23,5 +23,9 @@ std::vector<pid_t> child_pids(pid_t pid);
 std::vector<pid_t> wait_for_no_children(pid_t pid, std::chrono::milliseconds timeout);
 // VmPeak from /proc/PID/status: the largest the address space has been, in KiB.
 std::optional<uint64_t> vm_peak_kib(pid_t pid);
+// VmHWM from /proc/PID/status: the largest the resident set has been, in KiB.
+std::optional<uint64_t> vm_hwm_kib(pid_t pid);
+// The process's threads (/proc/PID/task).
+std::vector<pid_t> thread_ids(pid_t pid);
 
 }  // namespace mux::test

@@ -57,12 +57,16 @@ std::string listen_argument(const std::string& listen, std::string* unix_path) {
 }
 
 std::vector<std::string> server_argv(const std::string& model, const std::string& proto,
-                                     const std::string& listen, std::vector<std::string> extra) {
-    std::vector<std::string> argv{
-        binary_path("muxserver"), "--model", model, "--proto", proto, "--listen", listen};
+                                     const std::string& listen, std::vector<std::string> extra,
+                                     std::vector<std::string> wrapper) {
+    std::vector<std::string> argv = std::move(wrapper);
+    const size_t model_at = argv.size() + 2;
+    for (std::string arg : {binary_path("muxserver"), std::string("--model"), model,
+                            std::string("--proto"), proto, std::string("--listen"), listen})
+        argv.push_back(std::move(arg));
     for (const auto& v : variants()) {
         if (model != v.name) continue;
-        argv[2] = v.model;
+        argv[model_at] = v.model;
         argv.insert(argv.end(), v.args.begin(), v.args.end());
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -78,10 +82,10 @@ SpawnOptions killed_with_test(SpawnOptions options) {
 
 ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
                              const std::string& listen, std::vector<std::string> extra_args,
-                             SpawnOptions options)
-    : process_(
-          server_argv(model, proto, listen_argument(listen, &unix_path_), std::move(extra_args)),
-          killed_with_test(std::move(options))) {
+                             SpawnOptions options, std::vector<std::string> wrapper)
+    : process_(server_argv(model, proto, listen_argument(listen, &unix_path_),
+                           std::move(extra_args), std::move(wrapper)),
+               killed_with_test(std::move(options))) {
     if (!process_.running()) {
         error_ = "could not start muxserver: " + process_.error();
         return;
@@ -92,6 +96,11 @@ ServerProcess::ServerProcess(const std::string& model, const std::string& proto,
         return;
     }
     auto ready = nlohmann::json::parse(*line, nullptr, false);
+    if (!ready.is_discarded() && ready.value("event", "") == "refused") {
+        refusal_ = ready;
+        error_ = "muxserver refused the model: " + *line;
+        return;
+    }
     if (ready.is_discarded() || ready.value("event", "") != "listening") {
         error_ = "unexpected first line from muxserver: " + *line;
         return;
@@ -114,7 +123,9 @@ SocketAddress ServerProcess::address() const {
 nlohmann::json ServerProcess::stop() {
     if (stopped_) return stats_;
     stopped_ = true;
-    exit_status_ = process_.stop(std::chrono::seconds(10));
+    // A server that refused its model exits by itself; a SIGTERM could beat its exit.
+    if (!refusal_.is_null()) exit_status_ = process_.wait(std::chrono::seconds(10)).value_or(-1);
+    if (exit_status_ == -1) exit_status_ = process_.stop(std::chrono::seconds(10));
     std::string rest = process_.read_rest(std::chrono::seconds(2));
     // The counters are the last line the server prints.
     while (!rest.empty() && rest.back() == '\n') rest.pop_back();

@@ -23,12 +23,17 @@ std::string test_name(std::string model);
 class ServerProcess {
   public:
     // model: a name from test_models(). listen: "tcp" (port 0 on 127.0.0.1), "unix" (a fresh
-    // path under the temp dir), or "unix:PATH" (that path).
+    // path under the temp dir), or "unix:PATH" (that path). wrapper, if given, is a command
+    // muxserver's argv is appended to.
     ServerProcess(const std::string& model, const std::string& proto, const std::string& listen,
-                  std::vector<std::string> extra_args = {}, SpawnOptions options = {});
+                  std::vector<std::string> extra_args = {}, SpawnOptions options = {},
+                  std::vector<std::string> wrapper = {});
     ~ServerProcess();
 
     bool started() const { return started_; }
+    // The kernel refused the model here (io_uring blocked): muxserver printed a "refused"
+    // line, which this returns; null otherwise.
+    const nlohmann::json& refusal() const { return refusal_; }
     const std::string& error() const { return error_; }
     const Endpoint& endpoint() const { return endpoint_; }
     SocketAddress address() const;
@@ -47,7 +52,17 @@ class ServerProcess {
     bool stopped_ = false;
     int exit_status_ = -1;
     std::string error_;
+    nlohmann::json refusal_;
     nlohmann::json stats_;
 };
 
 }  // namespace mux::test
+
+// In a test body: skips the test when the kernel refused the server's model (the
+// reason is printed), and fails it when the server did not start for any other reason.
+#define MUX_ASSERT_STARTED_OR_SKIP(server)                                       \
+    do {                                                                         \
+        if (!(server).refusal().is_null())                                       \
+            GTEST_SKIP() << "model refused here: " << (server).refusal().dump(); \
+        ASSERT_TRUE((server).started()) << (server).error();                     \
+    } while (0)
