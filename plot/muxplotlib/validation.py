@@ -157,8 +157,8 @@ def check_point(p, path: str):
     for key in ("x_value", "conns", "active", "repeat"):
         field(p, path, key, "number", required=True)
     status = field(p, path, "status", str, required=True)
-    if status not in ("ok", "refused", "failed"):
-        raise Problem(f"{path}.status: {brief(status)} is not ok, refused or failed")
+    if status not in ("ok", "not_clean", "refused", "failed"):
+        raise Problem(f"{path}.status: {brief(status)} is not ok, not_clean, refused or failed")
     reason = field(p, path, "reason", dict)
     for key in ("code", "detail"):
         if reason is not None:
