@@ -257,6 +257,16 @@ std::optional<std::string> numbers_problem(const json& value, const std::string&
         if (auto problem = number_problem(value, kind)) return shown(path) + ": " + *problem;
     } else if (value.is_object()) {
         for (const auto& [key, child] : value.items()) {
+            // server_cost's `missing` and `sources` name a figure per key (cpu_sys_s, ...) and
+            // hold why it is missing or where it came from: text, never a number of that kind.
+            if ((key == "missing" || key == "sources") && child.is_object()) {
+                for (const auto& [figure, text] : child.items())
+                    if (!text.is_string() && !text.is_null())
+                        return fmt::format("{}: expected text or null, got {}",
+                                           shown(append_key(append_key(path, key), figure)),
+                                           brief(text));
+                continue;
+            }
             const Kind* named = kind_of_key(key);
             if (auto p = numbers_problem(child, append_key(path, key), named ? *named : kind,
                                          named || kind_named))

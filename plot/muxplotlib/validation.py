@@ -123,6 +123,14 @@ def check_numbers(value, path="", kind=COUNT, kind_named=False, depth=0):
         for key, child in value.items():
             if not is_text(key):
                 raise Problem(f"{shown(path)}: the key {brief(key)} holds a lone surrogate: not text")
+            if key in ("missing", "sources") and isinstance(child, dict):
+                # server_cost names a figure per key (cpu_sys_s, ...): why it is missing, or
+                # where it came from. Text, never a number of the kind the name gives.
+                for figure, text in child.items():
+                    if not (text is None or (isinstance(text, str) and is_text(text))) or not is_text(figure):
+                        raise Problem(f"{shown(key_path(key_path(path, key), figure))}: "
+                                      f"expected text or null, got {brief(text)}")
+                continue
             named = kind_of_key(key)
             check_numbers(child, key_path(path, key), named or kind, bool(named) or kind_named, depth + 1)
     elif isinstance(value, list):
