@@ -39,6 +39,7 @@ fi
 
 mkdir -p "$build/findings" "$build/logs"
 failed=()
+declare -A found  # harness -> the input it saved this run
 printf '%-16s %10s %8s %8s %8s  %s\n' harness runs exec/s cov corpus result
 for name in "${harnesses[@]}"; do
   # New inputs go to the first folder only: the seeds in the repository are never written.
@@ -63,6 +64,7 @@ for name in "${harnesses[@]}"; do
     artifact=$(sed -nE 's/.*Test unit written to (.*)/\1/p' "$log" | tail -1)
     result="FINDING (exit $status): ${artifact:-see $log}"
     failed+=("$name")
+    found[$name]=$artifact
   fi
   printf '%-16s %10s %8s %8s %8s  %s\n' "$name" "${runs:-?}" "${rate:-?}" "${cov:-?}" "${corp:-?}" "$result"
 done
@@ -72,7 +74,16 @@ if ((${#failed[@]})); then
     echo
     echo "== $name: what it found ($build/logs/$name.log)"
     grep -E 'ERROR|fuzz invariant|SUMMARY|runtime error|^  ' "$build/logs/$name.log" | head -20 || true
-    echo "replay: $build/$name $build/findings/$name-*"
+    # The input itself, so a finding on a CI machine can be replayed from its log alone:
+    # base64 -d >input, then the replay command.
+    artifact=${found[$name]}
+    if [[ -f $artifact ]]; then
+      echo "input: $(stat -c %s "$artifact") bytes; base64 of the first 4096:"
+      head -c 4096 "$artifact" | base64 -w 100
+      echo "replay: $build/$name $artifact"
+    else
+      echo "replay: $build/$name $build/findings/$name-*"
+    fi
   done
   exit 1
 fi
