@@ -159,6 +159,23 @@ std::string merge_refusal(const std::vector<nlohmann::json>& docs) {
     return "";
 }
 
+namespace {
+// Adds each input's reasons that the merged judgement does not already give, as "input N: ...".
+void keep_input_verdicts(const std::vector<Stats>& inputs, Stats* total) {
+    auto keep = [](const std::vector<std::string>& from, size_t input,
+                   std::vector<std::string>* to) {
+        for (const auto& reason : from)
+            if (std::find(to->begin(), to->end(), reason) == to->end())
+                to->push_back(fmt::format("input {}: {}", input + 1, reason));
+    };
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        keep(inputs[i].saturated_reasons, i, &total->saturated_reasons);
+        keep(inputs[i].bound_reasons, i, &total->bound_reasons);
+        keep(inputs[i].not_clean_reasons, i, &total->not_clean_reasons);
+    }
+}
+}  // namespace
+
 MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* merged) {
     std::vector<nlohmann::json> docs;
     std::vector<Stats> stats;
@@ -174,6 +191,10 @@ MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* 
         stats.push_back(std::move(s));
     }
     if (std::string refusal = merge_refusal(docs); !refusal.empty()) return {refusal, true};
+    // Each input's own verdicts, before its figures are diluted in the sums: one process that
+    // fell behind its schedule stays visible beside a faster one that made up the total.
+    for (Stats& s : stats) judge(&s);
+    std::vector<Stats> inputs = stats;
     Stats total = std::move(stats[0]);
     nlohmann::json sources = nlohmann::json::array();
     for (size_t i = 0; i < docs.size(); ++i) {
@@ -186,6 +207,7 @@ MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* 
                            {"environment", docs[i]["environment"]}});
     }
     judge(&total);
+    keep_input_verdicts(inputs, &total);
     // The merged config keeps the first input's settings, with what adds summed: counts as
     // counts, the rate as a rate.
     nlohmann::json config = docs[0]["config"];

@@ -311,4 +311,10 @@ TEST(SweepPlan, EveryPlanRunsEveryModel) {
         EXPECT_TRUE(plan.models.empty()) << name;
         EXPECT_EQ(plan.workers, 0) << name;
     }
+    // slow-pools: the slow scenario alone, every model, the pools at 4 workers.
+    Plan pools = parse_plan(mux::sweep::plan_path("slow-pools"));
+    EXPECT_TRUE(pools.models.empty());
+    EXPECT_EQ(pools.scenarios, std::vector<std::string>{"slow"});
+    EXPECT_EQ(pools.workers, 4);
+    EXPECT_GT(pools.slow_rate_per_s, 0);
 }

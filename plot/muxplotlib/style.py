@@ -118,6 +118,8 @@ def plan_line(plan: dict, run_name: str) -> str:
         parts.append(f"{plan['duration_s']} s windows after {plan.get('warmup_s', '?')} s warmup")
     if "repeats" in plan:
         parts.append(f"{plan['repeats']} repeats")
+    if plan.get("workers"):
+        parts.append(f"pool models with {plan['workers']} workers")
     return " · ".join(parts)
 
 

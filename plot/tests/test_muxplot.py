@@ -478,6 +478,12 @@ class StyleTest(unittest.TestCase):
         self.assertEqual(len({marker for _, marker in looks}), len(names))
         self.assertNotIn("x", {marker for _, marker in looks})
 
+    def test_the_footer_says_how_many_workers_the_pools_ran(self):
+        from muxplotlib.style import plan_line
+        plan = {"name": "slow-pools", "proto": "mux1", "repeats": 3}
+        self.assertNotIn("workers", plan_line({**plan, "workers": 0}, "r"))
+        self.assertIn("pool models with 4 workers", plan_line({**plan, "workers": 4}, "r"))
+
 
 class ReaderTest(unittest.TestCase):
     def test_absent_optional_fields_are_tolerated(self):

@@ -2,6 +2,7 @@
 // add up.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -183,6 +184,31 @@ TEST(MuxloadJson, MergeIsExact) {
         EXPECT_EQ(merged["timeseries"][i]["requests"].get<uint64_t>(),
                   a.stats.second_latency[i].count() - a.stats.second_unfinished[i] +
                       b.stats.second_latency[i].count() - b.stats.second_unfinished[i]);
+}
+
+// One input's failure survives the merge, where the sums alone can pass: of three inputs,
+// the third claims room for 5 requests in flight where it had 4, so it is 20% off Little's
+// law; the merged figures, 12 in flight against room for 13, are only 8% off on their own.
+TEST(MuxloadJson, MergeKeepsEachInputsVerdict) {
+    mux::test::ServerProcess server("epoll-et", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    RunOutput run = short_run(server, 0);
+    ASSERT_EQ(run.doc["summary"]["in_flight_capacity"], 4);
+    nlohmann::json off = run.doc;
+    off["summary"]["in_flight_capacity"] = 5;
+    std::string pa = temp_path("verdict-a.json"), pb = temp_path("verdict-b.json");
+    ASSERT_EQ(write_json(pa, run.doc), "");
+    ASSERT_EQ(write_json(pb, off), "");
+    nlohmann::json merged;
+    MergeOutcome outcome = merge_files({pa, pa, pb}, &merged);
+    std::filesystem::remove(pa);
+    std::filesystem::remove(pb);
+    ASSERT_EQ(outcome.error, "");
+    const auto& reasons = merged["summary"]["not_clean_reasons"];
+    EXPECT_FALSE(merged["summary"]["clean"].get<bool>());
+    EXPECT_TRUE(std::any_of(reasons.begin(), reasons.end(), [](const nlohmann::json& r) {
+        return r.get<std::string>().starts_with("input 3: Little's law off by");
+    })) << reasons;
 }
 
 TEST(MuxloadJson, MergeRefusesRunsThatDoNotAddUp) {
