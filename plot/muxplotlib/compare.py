@@ -74,7 +74,7 @@ def compare_document(base, new) -> dict:
 
 def write_json(doc: dict, path: str):
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
+        json.dump(doc, f, separators=(",", ":"))  # compact; `jq .` indents it for a reader
         f.write("\n")
 
 
