@@ -229,12 +229,12 @@ def _set_y_axis(ax, panel: Panel, ys: list):
     ax.set_ylabel(f"{label} ({unit})" if unit else label)
 
 
-def _mark_point(ax, x, y, colour, marker, entry, look, stat):
+def _mark_point(ax, x, y, colour, marker, entry, look, stat, scale):
+    """y is stat.median in display units; scale turns stored values into them."""
     face = "white" if entry.loadgen_bound else colour
     ax.plot([x], [y], marker=marker, ms=7, mfc=face, mec=colour, mew=1.5, ls="none",
             alpha=look.alpha, zorder=4)
     if stat.spread:
-        scale = y / stat.median if stat.median else 1.0
         ax.errorbar([x], [y], yerr=[[y - stat.min * scale], [stat.max * scale - y]], fmt="none",
                     ecolor=colour, elinewidth=1.1, capsize=3, alpha=look.alpha, zorder=3)
     if entry.status != "ok":  # it produced numbers, but not on every repeat
@@ -306,7 +306,7 @@ def _draw_line_panel(ax, panel: Panel, looks: list, models: list):
             ys += py
             ax.plot(px, py, color=colour, ls=look.linestyle, lw=1.7, alpha=look.alpha, zorder=2)
             for e, x, y in zip(valued, px, py):
-                _mark_point(ax, x, y, colour, marker, e, look, e.metrics[panel.metric])
+                _mark_point(ax, x, y, colour, marker, e, look, e.metrics[panel.metric], scale)
     _set_x_axis(ax, xs, x_name)
     _set_y_axis(ax, panel, ys)
     # Walls after the axes are scaled, so the dotted reach to the wall uses the final axes.

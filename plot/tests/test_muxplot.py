@@ -426,6 +426,40 @@ class HostileFilesTest(TempDirCase):
                 self.assertTrue(os.path.exists(os.path.join(folder, "report.html")))
 
 
+class ErrorBarUnitTest(unittest.TestCase):
+    """An error bar is drawn in the axis's unit, also where the median is 0: 0 to 7,370 bytes
+    of memory per connection reads 0 to 7.2 KiB, not 0 to 7,370 KiB."""
+
+    def test_zero_median_bar_is_scaled_like_its_point(self):
+        from muxplotlib import charts
+        from muxplotlib.results import METRICS, Entry, Stat
+
+        class RecordingAxes:
+            def __init__(self):
+                self.bars = []
+
+            def plot(self, *args, **kwargs):
+                pass
+
+            def annotate(self, *args, **kwargs):
+                pass
+
+            def errorbar(self, xs, ys, yerr, **kwargs):
+                self.bars.append((ys[0] - yerr[0][0], ys[0] + yerr[1][0]))
+
+        scale = METRICS["memory_bytes_per_connection"].scale
+        stat = Stat(median=0.0, min=0.0, max=7370.0, values=[0.0, 0.0, 7370.0])
+        entry = Entry("active", "epoll-et", "conns", 100, 3, 3, "ok", "", "", False,
+                      {"memory_bytes_per_connection": stat})
+        ax = RecordingAxes()
+        charts._mark_point(ax, 100, stat.median * scale, "black", "o", entry,
+                           charts.Look(run=None), stat, scale)
+        self.assertEqual(len(ax.bars), 1)
+        low, high = ax.bars[0]
+        self.assertAlmostEqual(low, 0.0)
+        self.assertAlmostEqual(high, 7370 / 1024)
+
+
 class UnusualShapesTest(TempDirCase):
     """Shapes a real run can have that the fixtures do not: a model outside the fixed style
     table, a point that failed on one repeat but kept numbers from the others, a model the
