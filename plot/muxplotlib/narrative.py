@@ -2,8 +2,70 @@
 models could not run where. Nothing here is written by hand about particular models."""
 from __future__ import annotations
 
+import itertools
+import math
+
 from .results import METRICS
 from .style import X_LABELS, fmt_num, fmt_ratio, fmt_x, order_models
+
+# A lead is stated only where the two models' repeats separate: a two-sided Mann-Whitney U
+# test below this p. The text is not a gate (muxbench check is), so no multiplicity rule.
+SEPARATION_ALPHA = 0.05
+_MAX_EXACT_SPLITS = 20000  # beyond, the normal approximation (about 9 repeats a side)
+
+
+def _midranks(values: list) -> list:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def u_test_p(a: list, b: list) -> float:
+    """Two-sided p of the Mann-Whitney U test of a against b: exact given ties (every split
+    of the pooled values into groups of their sizes) while the splits are few enough, the
+    normal approximation with the tie correction beyond. 1.0 when a side is empty."""
+    na, nb = len(a), len(b)
+    if na == 0 or nb == 0:
+        return 1.0
+    pooled = list(a) + list(b)
+    n = na + nb
+    ranks = _midranks(pooled)
+    expected = na * (n + 1) / 2
+    observed = abs(sum(ranks[:na]) - expected)
+    if math.comb(n, na) <= _MAX_EXACT_SPLITS:
+        splits = list(itertools.combinations(ranks, na))
+        extreme = sum(1 for split in splits if abs(sum(split) - expected) >= observed - 1e-9)
+        return extreme / len(splits)
+    ties = {}
+    for v in pooled:
+        ties[v] = ties.get(v, 0) + 1
+    variance = na * nb / 12 * ((n + 1) - sum(t ** 3 - t for t in ties.values()) / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    return math.erfc(observed / math.sqrt(variance) / math.sqrt(2))
+
+
+def _values(entry, metric_key: str) -> list:
+    return entry.metrics[metric_key].values
+
+
+def _testable(entry_a, entry_b, metric_key: str) -> bool:
+    """Whether the repeats could separate the two at all: the exact test's smallest p, for
+    complete separation, is 2 / C(n, a) (0.1 at 3 against 3, 0.029 at 4, 0.008 at 5)."""
+    na, nb = len(_values(entry_a, metric_key)), len(_values(entry_b, metric_key))
+    return na > 0 and nb > 0 and 2 / math.comb(na + nb, na) < SEPARATION_ALPHA
+
+
+def _separated(entry_a, entry_b, metric_key: str) -> bool:
+    return u_test_p(_values(entry_a, metric_key), _values(entry_b, metric_key)) < SEPARATION_ALPHA
 
 
 def _x_phrase(x: float, x_name: str) -> str:
@@ -44,13 +106,22 @@ def leader_sentence(run, scenario: str, metric_key: str, x: float) -> str:
         return ""
     where = _x_phrase(x, ranked[0][2].x_name)
     best_word = "highest" if metric.higher_is_better else "lowest"
-    (m1, v1, e1), (m2, v2, _), (mw, vw, _) = ranked[0], ranked[1], ranked[-1]
+    (m1, v1, e1), (m2, v2, e2), (mw, vw, ew) = ranked[0], ranked[1], ranked[-1]
     if v1 == vw:
         return f"At {where} all {len(ranked)} models measured the same {metric.label}, {_value(v1, metric)}."
+    if not _testable(e1, e2, metric_key):
+        n = min(len(_values(e1, metric_key)), len(_values(e2, metric_key)))
+        last = f", {mw} {_value(vw, metric)}" if mw not in (m1, m2) else ""
+        return (f"At {where}, {m1} measured the {best_word} {metric.label}, {_value(v1, metric)}, and {m2} "
+                f"{_value(v2, metric)}{last}; {n} repeat{'s' if n != 1 else ''} per point cannot tell "
+                f"whether that order holds.")
     higher = metric.higher_is_better
-    if v1 == v2:
-        tied = [m for m, v, _ in ranked if v == v1]
-        lead = f"{_join(tied)} tied for the {best_word} {metric.label}, {_value(v1, metric)}"
+    # Who the leader's repeats do not separate from shares the lead.
+    tied = [(m, v) for m, v, e in ranked[1:] if v == v1 or not _separated(e1, e, metric_key)]
+    if tied:
+        figures = _join([_value(v, metric) for v in [v1] + [v for _, v in tied]])
+        lead = (f"{_join([m1] + [m for m, _ in tied])} tie for the {best_word} {metric.label} "
+                f"({figures}): their repeats do not separate them")
     else:
         r = _times(v1, v2)
         lead = f"{m1} had the {best_word} {metric.label}, {_value(v1, metric)}"
@@ -62,8 +133,8 @@ def leader_sentence(run, scenario: str, metric_key: str, x: float) -> str:
             lead += f"; the next best, {m2}, was {fmt_ratio(r)} higher ({_value(v2, metric)})"
     worst = ""
     rw = _times(v1, vw)
-    if mw not in (m1, m2) and vw != v2:
-        if rw is None:
+    if mw not in {m1, m2} | {m for m, _ in tied} and _separated(e1, ew, metric_key):
+        if rw is None or tied:
             worst = f"; the last was {mw} ({_value(vw, metric)})"
         elif higher:
             worst = f", and {fmt_ratio(rw)} the last, {mw} ({_value(vw, metric)})"
@@ -71,8 +142,11 @@ def leader_sentence(run, scenario: str, metric_key: str, x: float) -> str:
             worst = f", and the last, {mw}, {fmt_ratio(rw)} higher ({_value(vw, metric)})"
     bound = ""
     if e1.loadgen_bound:
+        # Only a rate is bounded by the load generator: a latency or a cost it limited is
+        # no bound of anything.
         bound = (f" {m1}'s point there was loadgen-bound (drawn hollow): the load generator, not the "
-                 f"server, set the limit, so its lead is a lower bound.")
+                 f"server, set the limit" + (", so its figure is a lower bound." if metric_key == "throughput_per_s"
+                                             else "."))
     return f"At {where}, {lead}{worst}.{bound}"
 
 

@@ -101,9 +101,13 @@ class FullRunTest(TempDirCase):
 
     def test_report_paragraph_names_the_leader_and_margin(self):
         html = self.read(self.out, "report.html")
-        # At 10 000 connections the fixture has epoll-et 52 000, epoll-lt 50 000, nonblocking 1 200 requests/s.
-        self.assertIn("At 10k connections, epoll-et had the highest throughput, 52 000 requests/s: "
-                      "1.04× the next best, epoll-lt (50 000 requests/s), and 43× the last, nonblocking", html)
+        # At 10 000 connections the fixture has epoll-et 52 000, epoll-lt 50 000, nonblocking 1 200
+        # requests/s, each repeat x0.97 to x1.04: the two epolls' repeats overlap, so they tie; the
+        # last is separated from the leader (5 against 5, p = 0.008).
+        self.assertIn("At 10k connections, epoll-et and epoll-lt tie for the highest throughput (52 000 "
+                      "requests/s and 50 000 requests/s): their repeats do not separate them; the last was "
+                      "nonblocking (1 200 requests/s).", html)
+        self.assertNotIn("1.04× the next best", html)
         # Idle: epoll-et keeps 59 000 / 61 000 = 97%; nonblocking 1 800 / 40 000 = 4%.
         self.assertIn("epoll-et kept 97% of its throughput", html.lower())
         self.assertIn("nonblocking kept 4% of its throughput", html)
@@ -426,6 +430,52 @@ class HostileFilesTest(TempDirCase):
                 self.assertTrue(os.path.exists(os.path.join(folder, "report.html")))
 
 
+class SeparationTest(unittest.TestCase):
+    """A lead is stated only where the repeats separate, by an exact U test given ties."""
+
+    def test_exact_p_values(self):
+        from muxplotlib.narrative import u_test_p
+        self.assertAlmostEqual(u_test_p([1, 2, 3], [4, 5, 6]), 0.1)  # 2 of C(6, 3) splits
+        self.assertAlmostEqual(u_test_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]), 2 / 252)
+        # Ties: the exact conditional p is 0.057 (issue 14's case; scipy's exact method agrees).
+        self.assertAlmostEqual(u_test_p([1, 2, 2, 3], [3, 4, 5, 5]), 0.0571428, places=6)
+        self.assertEqual(u_test_p([5, 5, 5], [5, 5, 5]), 1.0)
+        self.assertEqual(u_test_p([], [1, 2]), 1.0)
+        # Beyond the exact range, the normal approximation: 12 against 12 fully separated.
+        self.assertLess(u_test_p(list(range(12)), list(range(12, 24))), 1e-4)
+
+    def test_a_lead_needs_separated_repeats_and_a_bound_is_only_a_rate(self):
+        from muxplotlib.narrative import leader_sentence
+        from muxplotlib.results import Entry, Stat
+
+        def entry(model, values, bound=False):
+            stat = Stat(median=sorted(values)[len(values) // 2], min=min(values), max=max(values), values=values)
+            return Entry("active", model, "conns", 100, len(values), len(values), "ok", "", "", bound,
+                         {"throughput_per_s": stat, "latency_p99_us": stat})
+
+        class FakeRun:
+            def __init__(self, entries):
+                self.entries = entries
+
+            def scenario(self, _):
+                return self.entries
+
+        apart = FakeRun([entry("a", [100, 101, 102, 103, 104], bound=True), entry("b", [90, 91, 92, 93, 94])])
+        text = leader_sentence(apart, "active", "throughput_per_s", 100)
+        self.assertIn("a had the highest throughput", text)
+        self.assertIn("so its figure is a lower bound", text)
+        latency = leader_sentence(apart, "active", "latency_p99_us", 100)
+        self.assertIn("b had the lowest p99 latency", latency)
+        self.assertNotIn("lower bound", leader_sentence(FakeRun([entry("a", [1, 2, 3, 4, 5], bound=True),
+                                                                  entry("b", [10, 11, 12, 13, 14])]),
+                                                         "active", "latency_p99_us", 100))
+        overlap = FakeRun([entry("a", [100, 96, 104, 99, 101]), entry("b", [98, 95, 103, 97, 100])])
+        self.assertIn("a and b tie for the highest throughput", leader_sentence(overlap, "active", "throughput_per_s", 100))
+        three = FakeRun([entry("a", [104, 103, 102]), entry("b", [90, 91, 92])])
+        self.assertIn("3 repeats per point cannot tell whether that order holds",
+                      leader_sentence(three, "active", "throughput_per_s", 100))
+
+
 class ErrorBarUnitTest(unittest.TestCase):
     """An error bar is drawn in the axis's unit, also where the median is 0: 0 to 7,370 bytes
     of memory per connection reads 0 to 7.2 KiB, not 0 to 7,370 KiB."""
@@ -494,7 +544,9 @@ class UnusualShapesTest(TempDirCase):
         self.assertIn("io-uring refused: io_uring_unavailable", svg)
         self.assertIn("unknown", svg)  # an environment with nothing in it says so
         self.assertTrue(os.path.exists(os.path.join(folder, "idle_connections.png")))
-        self.assertIn("At 100 connections, kqueue had the highest throughput", self.read(folder, "report.html"))
+        self.assertIn("At 100 connections, kqueue measured the highest throughput, 90 000 requests/s, and poll "
+                      "40 000 requests/s; 1 repeat per point cannot tell whether that order holds.",
+                      self.read(folder, "report.html"))
 
 
 class StyleTest(unittest.TestCase):
@@ -550,7 +602,8 @@ class ReaderTest(unittest.TestCase):
             with open(os.path.join(tmp, "results.json"), "w") as f:
                 json.dump({"schema": "muxbench-results/2", "summary": entries}, f)
             text = chart_paragraph(chart, Run(tmp))
-        self.assertIn("Slow: p90 latency (closed loop, uncorrected): at 20 connections, fork had the lowest", text)
+        self.assertIn("Slow: p90 latency (closed loop, uncorrected): at 20 connections, fork measured the lowest",
+                      text)
         self.assertNotIn("corrected p90", text)
 
     def test_unknown_status_is_refused(self):
