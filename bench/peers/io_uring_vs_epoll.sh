@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The figures behind the README's "io_uring against epoll on this machine", in one table:
 # every model's server CPU per request, split user/kernel, and its system calls per request,
-# at 1, 100 and 1,000 loaded connections and at 10 loaded + 1,000 idle (mux1, 64-byte echo),
-# then every model and nginx (nginx-light, 1 worker, a `return 200` location) at HTTP with
-# 100 connections.
+# at 1, 100 and 1,000 loaded connections and at 10 loaded + 1,000 idle (mux1 GEN: 64-byte
+# requests, 64-byte generated replies), then every model and nginx (nginx-light, 1 worker)
+# at HTTP with 100 connections, all asked GET /bytes/64 (nginx: a `return 200` location
+# with muxserver's 64-byte body, so muxload verifies it in full, as it does the models').
 # - The models' figures are the sweep's own: kernel counters on the server's whole tree
-#   (results/README.md, server_cost), one repeat per point.
-# - nginx runs outside the sweep, driven by muxload --verify framing: its CPU is the user and
-#   system ticks of its processes in /proc over muxload's measured window (the sweep splits
-#   the cgroup's CPU by the same ticks), its system calls perf's count of raw_syscalls over
-#   the same window, each divided by the requests muxload completed in it.
+#   (results/README.md, server_cost), the median of REPEATS (1) repeats per point.
+# - nginx runs outside the sweep, and so, beside it, do io-uring and epoll-et, each read the
+#   same way (bench/peers/window_cost.py): at the edges of muxload's window, CPU from the
+#   processes' user and system ticks in /proc, system calls from one perf raw_syscalls
+#   count, each divided by the requests muxload completed in the window. These rows compare
+#   nginx with the models under the same instrument; the sweep's own counters are heavier.
+# - REPEATS (1) repeats of every point, in turns outside the sweep; medians are shown.
 # Server on SERVER_CPU (0), client on CLIENT_CPU (1); each point DURATION (3) seconds after
 # WARMUP (0.5). Figures taken on a busy machine are for development only.
 # Usage: bench/peers/io_uring_vs_epoll.sh   (needs a Release build, nginx-light, linux-perf)
@@ -17,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${DURATION:-3}
 warmup=${WARMUP:-0.5}
+repeats=${REPEATS:-1}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 bin=build/bin
@@ -30,85 +34,68 @@ sweep() {  # RUN_NAME SWEEP_ARGS...
   shift
   echo "io_uring_vs_epoll: sweep $name ($*)" >&2
   "$bin/muxbench" sweep --server-cpus "$server_cpu" --client-cpus "$client_cpu" \
-    --duration "$duration" --warmup "$warmup" --repeats 1 --out "$work" --run-name "$name" \
+    --duration "$duration" --warmup "$warmup" --repeats "$repeats" --out "$work" --run-name "$name" \
     "$@" >"$work/$name.log"
 }
 
-# The user and system ticks of processes PIDS..., summed: "utime stime".
-ticks() {
-  local pid user=0 system=0 fields
-  for pid in "$@"; do
-    fields=$(cut -d')' -f2- "/proc/$pid/stat")
-    read -r _ _ _ _ _ _ _ _ _ _ _ u s _ <<<"$fields"
-    user=$((user + u))
-    system=$((system + s))
-  done
-  echo "$user $system"
-}
-
-# nginx at HTTP c=100: prints "user_us system_us syscalls requests throughput_per_s", each
-# over muxload's measured window. perf counts from the window's start to its end: it is
-# attached before the load starts, disabled, and enabled and disabled through its control
-# fifo when muxload says the window starts and ends.
-nginx_point() {
-  start_nginx 18080
+# A server the sweep does not start, at HTTP c=100, GET /bytes/64 as the sweep sends the
+# models (the same 64-byte body, verified in full): nginx, and muxserver models measured the
+# same way, so the counting itself weighs alike on both sides (the sweep's own counters are
+# more: three tracepoint counts and a cgroup). Prints "user_us system_us syscalls requests
+# throughput_per_s reconnects" over muxload's measured window. bench/peers/window_cost.py
+# reads it as the sweep does: it wakes at the window's edges, which muxload announces in
+# advance, reads the server's processes' ticks there and switches perf's syscall count on and
+# off through its control fifo, and refuses a run read late or whose load had errors.
+external_point() {  # nginx | MODEL; runs in a subshell, $(external_point ...), whose trap
+  local perf_pid=     # stops what it started
+  trap '[[ -n $server_pid ]] && stop_server; [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null' EXIT
+  if [[ $1 == nginx ]]; then start_nginx 18080; else start_muxserver "$1" http; fi
   local pids
   pids=("$server_pid" $(pgrep -P "$server_pid"))
+  rm -f "$work/ctl" "$work/ack"
   mkfifo "$work/ctl" "$work/ack"
   perf stat -x, -e raw_syscalls:sys_enter -p "$(IFS=,; echo "${pids[*]}")" -D -1 \
     --control "fifo:$work/ctl,$work/ack" -o "$work/perf.csv" &
-  local perf_pid=$! ctl ack before= after=
-  exec {ctl}<>"$work/ctl" {ack}<>"$work/ack"
-  perf_say() { echo "$1" >&"$ctl"; read -r -t 5 _ <&"$ack" || true; }
-  coproc load {
-    exec taskset -c "$client_cpu" "$bin/muxload" --target "tcp:127.0.0.1:$port" --proto http \
-      --conns 100 --duration "$duration" --warmup "$warmup" --verify framing --quiet \
-      --hold-after-window --json "$work/nginx.json"
-  }
-  local load_pid=$load_PID
-  while read -r line <&"${load[0]}"; do
-    case $line in
-      *'"measure_start"'*)
-        perf_say enable
-        before=$(ticks "${pids[@]}")
-        ;;
-      *'"measure_end"'*)
-        after=$(ticks "${pids[@]}")
-        perf_say disable
-        break
-        ;;
-    esac
-  done
-  eval "exec ${load[1]}>&-"  # muxload held its connections until now
-  wait "$load_pid" || true
+  perf_pid=$!
+  local status=0 cpu
+  cpu=$(taskset -c "$client_cpu" python3 bench/peers/window_cost.py --ctl "$work/ctl" \
+    --ack "$work/ack" --pids "${pids[@]}" -- "$bin/muxload" \
+    --target "http://127.0.0.1:$port/bytes/64" --conns 100 --duration "$duration" \
+    --warmup "$warmup" --quiet --hold-after-window --json "$work/external.json") || status=$?
   kill -INT "$perf_pid" 2>/dev/null || true
   wait "$perf_pid" || true
+  perf_pid=
   stop_server
   server_pid=
-  [[ -n $before && -n $after ]] || { echo "io_uring_vs_epoll: muxload gave no window" >&2; return 1; }
-  python3 - "$work/nginx.json" "$work/perf.csv" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+  ((status == 0)) || { echo "io_uring_vs_epoll: the $1 row is left out (above: why)" >&2; return 1; }
+  python3 - "$work/external.json" "$work/perf.csv" "$cpu" <<'PY'
 import json, sys
-report, perf, before, after, hz = sys.argv[1:]
+report, perf, cpu = sys.argv[1:]
 summary = json.load(open(report))["summary"]
 calls = next(int(float(l.split(",")[0])) for l in open(perf) if "raw_syscalls" in l)
-(u0, s0), (u1, s1) = (map(int, x.split()) for x in (before, after))
-us = lambda t: t * 1e6 / int(hz)
-print(us(u1 - u0), us(s1 - s0), calls, summary["requests"], summary["throughput_per_s"])
+user_us, system_us = map(float, cpu.split())
+print(user_us, system_us, calls, summary["requests"], summary["throughput_per_s"],
+      summary["connections"]["reconnects"])
 PY
 }
 
 sweep mux1 --proto mux1 --scenarios active,idle --conns 1,100,1000 --idle-conns 1000 --idle-active 10
 sweep http --proto http --scenarios active --conns 100
-nginx=""
+external=""  # "NAME row" per repeat, in turns
 if command -v nginx >/dev/null && command -v perf >/dev/null; then
-  nginx=$(nginx_point) || nginx=""
+  for ((i = 0; i < repeats; i++)); do
+    for name in nginx io-uring epoll-et; do
+      echo "io_uring_vs_epoll: $name at http c=100 outside the sweep, repeat $((i + 1)) of $repeats" >&2
+      row=$(external_point "$name") && external+="$name $row"$'\n'
+    done
+  done
 else
-  echo "io_uring_vs_epoll: no nginx or perf here; nginx's row is left out" >&2
+  echo "io_uring_vs_epoll: no nginx or perf here; the rows measured outside the sweep are left out" >&2
 fi
 
-python3 - "$work/mux1/results.json" "$work/http/results.json" "$nginx" <<'PY'
+python3 - "$work/mux1/results.json" "$work/http/results.json" "$external" <<'PY'
 import json, sys
-mux1, http, nginx = sys.argv[1:]
+mux1, http, external = sys.argv[1:]
 points = [("mux1", "active", 1, "1 loaded"), ("mux1", "active", 100, "100 loaded"),
           ("mux1", "active", 1000, "1000 loaded"), ("mux1", "idle", 1000, "10 + 1000 idle"),
           ("http", "active", 100, "http c=100")]
@@ -138,12 +125,24 @@ for model in models:
                       e["scenario"] == scenario and e["x_value"] == x), None)
         row += f"{cell(entry):>26}"
     print(row)
-if nginx:
-    user_us, sys_us, calls, requests, rate = map(float, nginx.split())
+measured = {}
+for line in external.splitlines():
+    if line.strip():
+        name, *row = line.split()
+        measured.setdefault(name, []).append(list(map(float, row)))
+if measured:
+    print("measured outside the sweep, the same way for each: CPU from the processes' /proc ticks, "
+          "syscalls from one perf raw_syscalls count, both read at the edges of muxload's window")
+for name, rows in measured.items():
+    # The median repeat by CPU per request.
+    rows.sort(key=lambda r: (r[0] + r[1]) / r[3])
+    user_us, sys_us, calls, requests, rate, reconnects = rows[len(rows) // 2]
     text = f"{user_us / requests:5.1f}+{sys_us / requests:5.1f} us {calls / requests:5.2f} sc"
-    print(f"{'nginx (1w)':<14}" + "".join(f"{'':>26}" for _ in points[:-1]) + f"{text:>26}")
-    print(f"nginx: {rate:.0f} requests/s, {requests:.0f} requests in the window; CPU from its "
-          "processes' /proc ticks, syscalls from perf, both over muxload's window")
+    label = "nginx (1w)" if name == "nginx" else f"{name} (ext)"
+    print(f"{label:<14}" + "".join(f"{'':>26}" for _ in points[:-1]) + f"{text:>26}")
+    spread = ", ".join(f"{(r[0] + r[1]) / r[3]:.1f}" for r in rows)
+    print(f"  {name}: {len(rows)} repeats, CPU per request {spread} us; the median one {rate:.0f} "
+          f"requests/s, {requests:.0f} requests in the window, {reconnects:.0f} reconnects")
 for line in sorted(not_ok):
     print(line)
 PY

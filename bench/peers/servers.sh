@@ -8,7 +8,9 @@ start_muxserver() {  # MODEL PROTO
   port=$(sed -n 's/.*"endpoint":"tcp:127.0.0.1:\([0-9]*\)".*/\1/p' "$work/ready")
 }
 
-# nginx with one worker, no access log, answering GET / with the same body as muxserver.
+# nginx with one worker, no access log, answering GET / and GET /bytes/64 with the same
+# bodies as muxserver, and keeping a keep-alive connection for good (its default closes one
+# after 1,000 requests, a reconnect the models never pay).
 start_nginx() {  # PORT
   port=$1
   mkdir -p "$work/nginx"
@@ -22,7 +24,13 @@ http {
   access_log off;
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$port; location / { default_type text/plain; return 200 "muxbench\n"; } }
+  keepalive_requests 1000000000;
+  server {
+    listen 127.0.0.1:$port;
+    default_type text/plain;
+    location / { return 200 "muxbench\n"; }
+    location = /bytes/64 { return 200 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"; }
+  }
 }
 CONF
   taskset -c "$server_cpu" nginx -c "$work/nginx.conf" -p "$work" &

@@ -235,7 +235,8 @@ TEST(MuxloadJson, MergeKeepsEachInputsVerdict) {
     EXPECT_FALSE(has_reason_starting(pair, "Little's law")) << pair["summary"]["not_clean_reasons"];
 
     nlohmann::json three = merged_of({clean, clean, off});
-    EXPECT_FALSE(has_reason_starting(three, "Little's law")) << three["summary"]["not_clean_reasons"];
+    EXPECT_FALSE(has_reason_starting(three, "Little's law"))
+        << three["summary"]["not_clean_reasons"];
     EXPECT_TRUE(has_reason_starting(three, "input 3: Little's law off by -20%"))
         << three["summary"]["not_clean_reasons"];
     EXPECT_FALSE(three["summary"]["clean"].get<bool>());
