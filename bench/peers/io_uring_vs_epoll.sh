@@ -48,7 +48,7 @@ sweep() {  # RUN_NAME SWEEP_ARGS...
 # off through its control fifo, and refuses a run read late or whose load had errors.
 external_point() {  # nginx | MODEL; runs in a subshell, $(external_point ...), whose trap
   local perf_pid=     # stops what it started
-  trap '[[ -n $server_pid ]] && stop_server; [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null' EXIT
+  trap '[[ -n ${server_pid:-} ]] && stop_server; [[ -n ${perf_pid:-} ]] && kill -INT "$perf_pid" 2>/dev/null' EXIT
   if [[ $1 == nginx ]]; then start_nginx 18080; else start_muxserver "$1" http; fi
   local pids
   pids=("$server_pid" $(pgrep -P "$server_pid"))
