@@ -160,35 +160,41 @@ std::string merge_refusal(const std::vector<nlohmann::json>& docs) {
 }
 
 namespace {
+// A run's three verdicts, as lists of reasons.
+struct Verdicts {
+    std::vector<std::string> saturated, bound, not_clean;
+};
+
 // An input's own verdicts: what its file says (a merged file's "input N: ..." reasons among
 // them) and what its figures say when judged again, each reason once.
-void judge_input(Stats* s) {
-    Stats stored = *s;
+Verdicts judge_input(Stats* s) {
+    Verdicts v{s->saturated_reasons, s->bound_reasons, s->not_clean_reasons};
     judge(s);
     auto add = [](const std::vector<std::string>& from, std::vector<std::string>* to) {
         for (const auto& reason : from)
             if (std::find(to->begin(), to->end(), reason) == to->end()) to->push_back(reason);
     };
-    add(stored.saturated_reasons, &s->saturated_reasons);
-    add(stored.bound_reasons, &s->bound_reasons);
-    add(stored.not_clean_reasons, &s->not_clean_reasons);
+    add(s->saturated_reasons, &v.saturated);
+    add(s->bound_reasons, &v.bound);
+    add(s->not_clean_reasons, &v.not_clean);
+    return v;
 }
 
 // Where the merged figures pass a verdict that an input fails on its own, the input's reasons
 // are kept as "input N: ...": the sums must not hide one process that fell behind. Where the
 // merged figures fail it too, their reasons stand alone (an input's would repeat them with
 // other numbers: its own thread indices, counts and window).
-void keep_input_verdicts(const std::vector<Stats>& inputs, Stats* total) {
-    auto keep = [&](auto list) {
-        std::vector<std::string>& merged = (*total).*list;
-        if (!merged.empty()) return;
+void keep_input_verdicts(const std::vector<Verdicts>& inputs, Stats* total) {
+    auto keep = [&](std::vector<std::string> Verdicts::*input_list,
+                    std::vector<std::string>* merged) {
+        if (!merged->empty()) return;
         for (size_t i = 0; i < inputs.size(); ++i)
-            for (const auto& reason : inputs[i].*list)
-                merged.push_back(fmt::format("input {}: {}", i + 1, reason));
+            for (const auto& reason : inputs[i].*input_list)
+                merged->push_back(fmt::format("input {}: {}", i + 1, reason));
     };
-    keep(&Stats::saturated_reasons);
-    keep(&Stats::bound_reasons);
-    keep(&Stats::not_clean_reasons);
+    keep(&Verdicts::saturated, &total->saturated_reasons);
+    keep(&Verdicts::bound, &total->bound_reasons);
+    keep(&Verdicts::not_clean, &total->not_clean_reasons);
 }
 }  // namespace
 
@@ -209,8 +215,8 @@ MergeOutcome merge_files(const std::vector<std::string>& paths, nlohmann::json* 
     if (std::string refusal = merge_refusal(docs); !refusal.empty()) return {refusal, true};
     // Each input's own verdicts, before its figures are diluted in the sums: one process that
     // fell behind its schedule stays visible beside a faster one that made up the total.
-    for (Stats& s : stats) judge_input(&s);
-    std::vector<Stats> inputs = stats;
+    std::vector<Verdicts> inputs;
+    for (Stats& s : stats) inputs.push_back(judge_input(&s));
     Stats total = std::move(stats[0]);
     nlohmann::json sources = nlohmann::json::array();
     for (size_t i = 0; i < docs.size(); ++i) {

@@ -41,9 +41,9 @@ def u_test_p(a: list, b: list) -> float:
     expected = na * (n + 1) / 2
     observed = abs(sum(ranks[:na]) - expected)
     if math.comb(n, na) <= _MAX_EXACT_SPLITS:
-        splits = list(itertools.combinations(ranks, na))
-        extreme = sum(1 for split in splits if abs(sum(split) - expected) >= observed - 1e-9)
-        return extreme / len(splits)
+        extreme = sum(1 for split in itertools.combinations(ranks, na)
+                      if abs(sum(split) - expected) >= observed - 1e-9)
+        return extreme / math.comb(n, na)
     ties = {}
     for v in pooled:
         ties[v] = ties.get(v, 0) + 1
