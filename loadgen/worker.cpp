@@ -333,6 +333,12 @@ void Worker::mark_ready(uint32_t index, uint64_t now) {
 
 void Worker::after_replies(uint32_t index, uint64_t now) {
     Conn& c = conns_[index];
+    // With --requests-per-conn, a connection that has proved itself in the ramp is closed
+    // until the run: held open, it would keep a server that serves one connection at a time
+    // (blocking) from ever reaching the next one's probe.
+    if (phase_ == Phase::Ramp && c.active && c.ready && options_.requests_per_conn != 0 &&
+        c.in_flight == 0)
+        return close_conn(c);
     // No new request after the window: with --hold-after-window the connections stay idle.
     if (!c.active || !c.ready || phase_ != Phase::Run || c.state != State::Open ||
         now >= times_.window_end_ns)
@@ -522,8 +528,12 @@ void Worker::run(const RunTimes& times, uint64_t drain_ns) {
                                     derive_seed(options_.seed, plan_.index, 0), plan_.share);
     uint64_t now = now_ns();
     for (uint32_t i = 0; i < conns_.size(); ++i) {
-        if (conns_[i].active && conns_[i].ready) stats_.in_flight_capacity += options_.pipeline;
-        if (conns_[i].state == State::Open) after_replies(i, now);
+        Conn& c = conns_[i];
+        if (c.active && c.ready) stats_.in_flight_capacity += options_.pipeline;
+        if (c.state == State::Open)
+            after_replies(i, now);
+        else if (c.state == State::Closed && c.active && c.ready)
+            open(i, now);  // a churn connection closed after its probe
     }
     bool window_started = false;
     ThreadUsage start_usage;

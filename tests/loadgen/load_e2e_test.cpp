@@ -145,6 +145,21 @@ TEST(LoadE2E, RequestsPerConnOneOpensAConnectionPerRequest) {
     EXPECT_GE(counters.value("accepted", uint64_t{0}), out.stats.requests);
 }
 
+// Churn against a server that serves one connection until it closes: each connection proves
+// itself in the ramp and is closed until the run, so the next one's probe is reached. Held
+// open, the first one kept the other three unready until the ramp's deadline.
+TEST(LoadE2E, ChurnAgainstABlockingServerReadiesEveryConnectionInTurn) {
+    ServerProcess server("blocking", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    LoadOptions o = short_run(server, Proto::Mux1);
+    o.conns = 4;
+    o.requests_per_conn = 1;
+    o.ramp_timeout_s = 10;
+    RunOutput out = run_checked(o);
+    expect_clean(out, 4);
+    EXPECT_GE(out.stats.reconnects, out.stats.requests);
+}
+
 TEST(EndOfWindow, RequestsInFlightAtTheEndAreReadToTheirReplies) {
     // A closed loop always has its pipelines in flight when the window ends. Cut off there,
     // each would be recorded below its latency, one per connection and slot in every run;
