@@ -1,8 +1,31 @@
 # Sourced by the peer scripts: start a pinned muxserver or nginx (1 worker) and stop it.
 # Expects $work (a scratch folder), $server_cpu and $bin; sets $server_pid and $port.
+# With $server_cgroup set (a cgroup v2 folder, made by make_server_cgroup), the server starts
+# inside it, so every process and thread it ever has is counted in its cpu.stat.
+
+# A cgroup v2 group of this script's own for the servers, removed at exit; prints its path.
+# The kernel keeps cpu.stat in every v2 group, controllers or not.
+make_server_cgroup() {
+  local root
+  root=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+  [[ -n $root && -w $root ]] || { echo "no writable cgroup v2 hierarchy (root needed)" >&2; return 1; }
+  mkdir "$root/muxpeers-$$" && echo "$root/muxpeers-$$"
+}
+
+# The group's CPU time so far, in ns.
+server_cgroup_cpu_ns() {
+  awk '$1 == "usage_usec" { printf "%.0f\n", $2 * 1000 }' "$server_cgroup/cpu.stat"
+}
+
+# Runs COMMAND... in $server_cgroup when it is set.
+in_server_cgroup() {
+  [[ -n ${server_cgroup:-} ]] && echo "$BASHPID" >"$server_cgroup/cgroup.procs"
+  exec "$@"
+}
 
 start_muxserver() {  # MODEL PROTO
-  taskset -c "$server_cpu" "$bin/muxserver" --model "$1" --proto "$2" --listen tcp:127.0.0.1:0 >"$work/ready" &
+  (in_server_cgroup taskset -c "$server_cpu" "$bin/muxserver" --model "$1" --proto "$2" \
+    --listen tcp:127.0.0.1:0 >"$work/ready") &
   server_pid=$!
   for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.05; done
   port=$(sed -n 's/.*"endpoint":"tcp:127.0.0.1:\([0-9]*\)".*/\1/p' "$work/ready")
@@ -33,7 +56,7 @@ http {
   }
 }
 CONF
-  taskset -c "$server_cpu" nginx -c "$work/nginx.conf" -p "$work" &
+  (in_server_cgroup taskset -c "$server_cpu" nginx -c "$work/nginx.conf" -p "$work") &
   server_pid=$!
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
 }
