@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "limit.hpp"
 #include "models.hpp"
 #include "server_cost.hpp"
 #include "subprocess.hpp"
@@ -347,7 +348,15 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         report["summary"].value("window_start_unix_ns", uint64_t{0}),
         report["summary"].value("window_end_unix_ns", uint64_t{0})};
     result["server_cost"] = probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare, window);
-    result["loadgen_bound"] = report["summary"].value("loadgen_bound", false);
+    // muxload's word that it was the limit, then the server's side beside it (limit.hpp).
+    const bool loadgen_saturated = report["summary"].value("loadgen_bound", false);
+    const auto busy_share = server_busy_share(result["server_cost"], plan.server_cpus.size());
+    const Limit limit = judge_limit(loadgen_saturated, busy_share);
+    result["loadgen_saturated"] = loadgen_saturated;
+    result["server_busy_share"] =
+        busy_share ? nlohmann::json(*busy_share) : nlohmann::json(nullptr);
+    result["limit"] = limit_name(limit);
+    result["loadgen_bound"] = limit == Limit::Loadgen;
 
     int exit_code =
         loadgen_status && WIFEXITED(*loadgen_status) ? WEXITSTATUS(*loadgen_status) : -1;
@@ -364,10 +373,10 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         for (const auto& reason :
              report["summary"].value("not_clean_reasons", std::vector<std::string>{}))
             why += (why.empty() ? "" : "; ") + reason;
-        return failed(result, "loadgen_incomplete",
-                      fmt::format("{} (muxload exit status {})",
-                                  why.empty() ? "muxload did not complete its run" : why,
-                                  exit_code));
+        return failed(
+            result, "loadgen_incomplete",
+            fmt::format("{} (muxload exit status {})",
+                        why.empty() ? "muxload did not complete its run" : why, exit_code));
     }
     return judged(std::move(result), point, report["summary"], exit_code);
 }

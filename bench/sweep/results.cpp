@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "gbench_export.hpp"
+#include "limit.hpp"
 #include "results_validation.hpp"
 
 namespace mux::sweep {
@@ -95,13 +96,9 @@ nlohmann::json summarize(const nlohmann::json& points) {
                                 {"x_value", first["x_value"]},
                                 {"repeats", members.size()}};
         size_t ok = 0;
-        bool any_loadgen_bound = false;
-        for (const auto* p : members) {
+        for (const auto* p : members)
             if (p->value("status", "") == "ok") ++ok;
-            any_loadgen_bound = any_loadgen_bound || p->value("loadgen_bound", false);
-        }
         entry["repeats_ok"] = ok;
-        entry["loadgen_bound"] = any_loadgen_bound;
         // A group is ok only if every repeat was; otherwise it takes the status and reason of
         // its first repeat that was not (a refusal, decided before running, covers them all).
         entry["status"] = "ok";
@@ -117,6 +114,13 @@ nlohmann::json summarize(const nlohmann::json& points) {
         bool any_not_clean = false;
         for (const auto* p : members) any_not_clean |= p->value("status", "") == "not_clean";
         const char* summarised = ok > 0 || !any_not_clean ? "ok" : "not_clean";
+        // Which side set the limit, judged on the summarised repeats' medians (limit.hpp).
+        std::vector<const nlohmann::json*> judged;
+        for (const auto* p : members)
+            if (p->value("status", "") == summarised) judged.push_back(p);
+        const Limit limit = judge_group_limit(judged);
+        if (!judged.empty()) entry["limit"] = limit_name(limit);
+        entry["loadgen_bound"] = !judged.empty() && limit == Limit::Loadgen;
         nlohmann::json metrics = nlohmann::json::object();
         for (const auto& info : metric_infos()) {
             std::vector<double> values;
@@ -146,16 +150,18 @@ void write_results(const std::filesystem::path& dir, const nlohmann::json& resul
     std::ofstream(dir / "results.json") << results.dump() << "\n";
     std::ofstream(dir / "gbench.json") << gbench_json(results).dump() << "\n";
     std::ofstream csv(dir / "points.csv");
-    csv << "scenario,model,x_name,x_value,conns,active,repeat,status,reason,loadgen_bound";
+    csv << "scenario,model,x_name,x_value,conns,active,repeat,status,reason,limit";
     for (const auto& info : metric_infos()) csv << "," << info.key;
     csv << "\n";
     for (const auto& p : results["points"]) {
         std::string reason = p.contains("reason") ? p["reason"].value("code", "") : "";
+        const auto limit = p.find("limit");
         csv << fmt::format("{},{},{},{},{},{},{},{},{},{}", p["scenario"].get<std::string>(),
                            p["model"].get<std::string>(), p["x_name"].get<std::string>(),
                            p["x_value"].get<double>(), p["conns"].get<int>(),
                            p["active"].get<int>(), p["repeat"].get<int>(), p.value("status", ""),
-                           reason, p.value("loadgen_bound", false) ? 1 : 0);
+                           reason,
+                           limit != p.end() && limit->is_string() ? limit->get<std::string>() : "");
         auto m = metrics_of(p);
         for (const auto& info : metric_infos()) {
             csv << ",";
@@ -243,7 +249,8 @@ std::optional<nlohmann::json> merge_runs(const std::vector<nlohmann::json>& runs
 
 namespace {
 // One model's cell: the metric's median (and metric2's after a slash), the server's CPU per
-// request in brackets, * when loadgen-bound, ! when not clean; or the status and its reason.
+// request in brackets, * when loadgen-bound, + when both sides were saturated, ! when not clean;
+// or the status and its reason.
 std::string summary_cell(const nlohmann::json& e, const char* metric, const char* metric2) {
     const auto& metrics = e["metrics"];
     bool not_clean = e["status"] == "not_clean";
@@ -258,8 +265,11 @@ std::string summary_cell(const nlohmann::json& e, const char* metric, const char
                           : "";
     std::string second =
         metric2 && metrics.contains(metric2) ? fmt::format("/{:.0f}", median(metric2)) : "";
-    return fmt::format("{:.0f}{}{}{}{}", median(metric), second, cpu,
-                       e.value("loadgen_bound", false) ? "*" : "", not_clean ? "!" : "");
+    const auto found = e.find("limit");
+    const std::string limit =
+        found != e.end() && found->is_string() ? found->get<std::string>() : "";
+    const char* mark = limit == "loadgen" ? "*" : limit == "both" ? "+" : "";
+    return fmt::format("{:.0f}{}{}{}{}", median(metric), second, cpu, mark, not_clean ? "!" : "");
 }
 }  // namespace
 
@@ -323,7 +333,8 @@ std::string summary_table(const nlohmann::json& results) {
             out += "\n";
         }
     }
-    out += "\n* loadgen-bound: the load generator, not the server, limited this point\n";
+    out += "\n* loadgen-bound: the load generator was saturated and the server had headroom\n";
+    out += "+ both saturated: the figure is this pair's ceiling, not the server's alone\n";
     if (any_not_clean)
         out +=
             "! not clean: muxload fell short of the rate or left requests unfinished (reasons in "

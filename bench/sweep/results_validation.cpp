@@ -361,6 +361,14 @@ class Structure {
                  fmt::format("{} is not ok, not_clean, refused or failed", brief(*s)));
     }
 
+    // Which side set the point's limit (limit.hpp); absent in files from before it was judged.
+    void limit(const json& obj, const std::string& path) {
+        const json* l = field(obj, path, "limit", Type::String);
+        if (l && *l != "loadgen" && *l != "server" && *l != "both" && *l != "neither")
+            fail(append_key(path, "limit"),
+                 fmt::format("{} is not loadgen, server, both or neither", brief(*l)));
+    }
+
     void reason(const json& obj, const std::string& path) {
         if (const json* r = field(obj, path, "reason", Type::Object))
             strings(*r, append_key(path, "reason"), {"code", "detail"});
@@ -389,6 +397,12 @@ void check_point(Structure& s, const json& p, const std::string& path) {
     s.status(p, path);
     s.reason(p, path);
     s.field(p, path, "loadgen_bound", Type::Bool);
+    s.field(p, path, "loadgen_saturated", Type::Bool);
+    s.limit(p, path);
+    if (auto share = p.find("server_busy_share");
+        share != p.end() && !share->is_null() && !share->is_number())
+        s.fail(append_key(path, "server_busy_share"),
+               fmt::format("expected a number or null, got {}", brief(*share)));
     s.field(p, path, "server_cost", Type::Object);
     if (const json* loadgen = s.field(p, path, "loadgen", Type::Object)) {
         std::string at = path + ".loadgen";
@@ -409,6 +423,7 @@ void check_summary_entry(Structure& s, const json& e, const std::string& path) {
     s.status(e, path);
     s.reason(e, path);
     s.field(e, path, "loadgen_bound", Type::Bool);
+    s.limit(e, path);
     const json* metrics = s.field(e, path, "metrics", Type::Object, true);
     if (!metrics) return;
     for (const auto& [key, stat] : metrics->items()) {

@@ -232,8 +232,10 @@ def _set_y_axis(ax, panel: Panel, ys: list):
 def _mark_point(ax, x, y, colour, marker, entry, look, stat, scale):
     """y is stat.median in display units; scale turns stored values into them."""
     face = "white" if entry.loadgen_bound else colour
-    ax.plot([x], [y], marker=marker, ms=7, mfc=face, mec=colour, mew=1.5, ls="none",
-            alpha=look.alpha, zorder=4)
+    # Both sides saturated: half filled, neither the server's figure nor a lower bound of it.
+    fill = "left" if entry.limit == "both" else "full"
+    ax.plot([x], [y], marker=marker, ms=7, mfc=face, mfcalt="white", fillstyle=fill, mec=colour, mew=1.5,
+            ls="none", alpha=look.alpha, zorder=4)
     if stat.spread:
         ax.errorbar([x], [y], yerr=[[y - stat.min * scale], [stat.max * scale - y]], fmt="none",
                     ecolor=colour, elinewidth=1.1, capsize=3, alpha=look.alpha, zorder=3)
@@ -356,7 +358,8 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
                 y = stat.median * scale
                 ys.append(y)
                 ax.bar(pos, y, width=sub * 0.9, color="white" if e.loadgen_bound else colour,
-                       edgecolor=colour, linewidth=1.5, alpha=look.alpha, hatch=look.hatch, zorder=2)
+                       edgecolor=colour, linewidth=1.5, alpha=look.alpha,
+                       hatch="...." if e.limit == "both" else look.hatch, zorder=2)
                 if stat.spread:
                     ax.errorbar([pos], [y], yerr=[[y - stat.min * scale], [stat.max * scale - y]], fmt="none",
                                 ecolor="black", elinewidth=1, capsize=3, zorder=3)
@@ -445,6 +448,8 @@ def _legend_handles(models: list, looks: list, kind: str) -> list:
                                       label=look.label))
     handles += [
         Line2D([], [], marker="o", ms=7, mfc="white", mec="black", ls="none", label="hollow: loadgen-bound"),
+        Line2D([], [], marker="o", ms=7, mfc="black", mfcalt="white", fillstyle="left", mec="black", ls="none",
+               label="half (dotted bar):\nboth saturated"),
         Line2D([], [], marker="x", ms=8, mew=2, color="black", ls="none", label="refused / failed\n(reason beside)"),
     ]
     if kind != "stacked":  # stacked bars show medians only

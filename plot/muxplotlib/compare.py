@@ -40,7 +40,7 @@ def _metric_cell(metric_key: str, b, n) -> dict:
 def _side(e) -> dict:
     if e is None:
         return {"status": "absent"}
-    out = {"status": e.status, "loadgen_bound": e.loadgen_bound, "repeats": e.repeats}
+    out = {"status": e.status, "loadgen_bound": e.loadgen_bound, "limit": e.limit, "repeats": e.repeats}
     if e.status != "ok":
         out["reason"] = {"code": e.reason_code, "detail": e.reason_detail}
     return out

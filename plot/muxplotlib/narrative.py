@@ -147,6 +147,9 @@ def leader_sentence(run, scenario: str, metric_key: str, x: float) -> str:
         bound = (f" {m1}'s point there was loadgen-bound (drawn hollow): the load generator, not the "
                  f"server, set the limit" + (", so its figure is a lower bound." if metric_key == "throughput_per_s"
                                              else "."))
+    elif e1.limit == "both":
+        bound = (f" {m1}'s point there had both the load generator and the server saturated (drawn half "
+                 f"filled): the figure is this pair's ceiling, not the server's alone.")
     return f"At {where}, {lead}{worst}.{bound}"
 
 

@@ -67,7 +67,9 @@ def _plain(v, key: str) -> str:
 
 LEGEND_HTML = """<ul class=note>
 <li>Each model keeps one colour and marker on every chart.</li>
-<li>A hollow marker (or white bar) is a loadgen-bound point: muxload, not the server, was the limit.</li>
+<li>A hollow marker (or white bar) is a loadgen-bound point: muxload was saturated while the server had
+headroom, so muxload, not the server, was the limit. A half-filled marker (or dotted bar) had both sides
+saturated: its figure is this pair's ceiling, not the server's alone.</li>
 <li>× marks a point a model could not run: a dashed wall at the first refused or failed x, labelled with the
 reason code, with a dotted line from the last measured point. A point that ran but not cleanly (not_clean: an
 open-loop run below its rate, or with requests left unfinished) keeps its bar, crossed and labelled. The reasons
@@ -104,6 +106,8 @@ def _summary_table(run, scenario: str) -> str:
             status = "ok" if e.status == "ok" else f"{e.status}: {e.reason_code}"
             if e.loadgen_bound:
                 status += " (loadgen-bound)"
+            elif e.limit == "both":
+                status += " (both saturated)"
             cells = []
             for k in metrics:
                 st = e.metrics.get(k)

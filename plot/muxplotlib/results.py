@@ -23,6 +23,8 @@ SCHEMA_1_RENAMED = {"syscalls_per_request": "io_calls_per_request"}
 SCENARIOS = ("active", "idle", "latency", "churn", "slow")
 # not_clean: an open-loop point muxload judged not clean; it has figures, but not ok ones.
 STATUSES = ("ok", "not_clean", "refused", "failed")
+# Which side set a point's limit (bench/sweep/limit.hpp); "" in files that predate the judgement.
+LIMITS = ("", "loadgen", "server", "both", "neither")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class Entry:
     reason_detail: str
     loadgen_bound: bool
     metrics: dict = field(default_factory=dict)  # key -> Stat; only metrics that have a median
+    # Which side set the limit: "loadgen", "server", "both" or "neither"; "" when the file
+    # predates the judgement and says only whether muxload was the limit.
+    limit: str = ""
 
     def value(self, metric: str):
         stat = self.metrics.get(metric)
@@ -156,6 +161,10 @@ def _read_entry(c: _Checker, raw, i: int, renamed: dict) -> Entry:
     status = c.get(raw, "status", str, where)
     if status not in STATUSES:
         c.fail(f"{where}.status", f"'{status}' is not {', '.join(STATUSES[:-1])} or {STATUSES[-1]}")
+    loadgen_bound = bool(c.get(raw, "loadgen_bound", bool, where, required=False, default=False))
+    limit = c.get(raw, "limit", str, where, required=False, default="loadgen" if loadgen_bound else "")
+    if limit not in LIMITS:
+        c.fail(f"{where}.limit", f"'{limit}' is not {', '.join(LIMITS[1:-1])} or {LIMITS[-1]}")
     return Entry(
         scenario=c.get(raw, "scenario", str, where),
         model=c.get(raw, "model", str, where),
@@ -166,7 +175,8 @@ def _read_entry(c: _Checker, raw, i: int, renamed: dict) -> Entry:
         status=status,
         reason_code=str(reason.get("code", "")) if status != "ok" else "",
         reason_detail=str(reason.get("detail", "")) if status != "ok" else "",
-        loadgen_bound=bool(c.get(raw, "loadgen_bound", bool, where, required=False, default=False)),
+        loadgen_bound=loadgen_bound,
+        limit=limit,
         metrics=metrics,
     )
 

@@ -172,6 +172,13 @@ def check_point(p, path: str):
         if reason is not None:
             field(reason, path + ".reason", key, str)
     field(p, path, "loadgen_bound", bool)
+    field(p, path, "loadgen_saturated", bool)
+    limit = field(p, path, "limit", str)
+    if limit is not None and limit not in ("loadgen", "server", "both", "neither"):
+        raise Problem(f"{path}.limit: {brief(limit)} is not loadgen, server, both or neither")
+    share = p.get("server_busy_share")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))):
+        raise Problem(f"{path}.server_busy_share: expected a number or null, got {brief(share)}")
     field(p, path, "server_cost", dict)
     loadgen = field(p, path, "loadgen", dict)
     if loadgen is not None:

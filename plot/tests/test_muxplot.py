@@ -2,6 +2,7 @@
 ratios, and the one-line failures. The CLI runs as a subprocess through plot/muxplot, the
 way a user runs it. unittest style, so both `python3 -m pytest plot/tests` and
 `python3 -m unittest` run it."""
+import dataclasses
 import json
 import os
 import re
@@ -471,6 +472,11 @@ class SeparationTest(unittest.TestCase):
                                                          "active", "latency_p99_us", 100))
         overlap = FakeRun([entry("a", [100, 96, 104, 99, 101]), entry("b", [98, 95, 103, 97, 100])])
         self.assertIn("a and b tie for the highest throughput", leader_sentence(overlap, "active", "throughput_per_s", 100))
+        both = dataclasses.replace(entry("a", [100, 101, 102, 103, 104]), limit="both")
+        saturated = leader_sentence(FakeRun([both, entry("b", [90, 91, 92, 93, 94])]), "active",
+                                    "throughput_per_s", 100)
+        self.assertIn("both the load generator and the server saturated", saturated)
+        self.assertNotIn("lower bound", saturated)
         three = FakeRun([entry("a", [104, 103, 102]), entry("b", [90, 91, 92])])
         self.assertIn("3 repeats per point cannot tell whether that order holds",
                       leader_sentence(three, "active", "throughput_per_s", 100))
