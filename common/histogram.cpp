@@ -75,9 +75,24 @@ void Histogram::reset() {
 }
 
 nlohmann::json Histogram::to_json() const {
+    // Up to this many empty buckets are written as zeros inside a run: "0," is 2 characters,
+    // and closing a run and opening the next ("],[1234,") about 8.
+    constexpr size_t kMostZerosInARun = 3;
     nlohmann::json buckets = nlohmann::json::array();
-    for (size_t i = 0; i < counts_.size(); ++i)
-        if (counts_[i] != 0) buckets.push_back({i, counts_[i]});
+    nlohmann::json run;
+    size_t last = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+        if (counts_[i] == 0) continue;
+        if (!run.empty() && i - last - 1 <= kMostZerosInARun) {
+            for (size_t gap = last + 1; gap < i; ++gap) run.push_back(0);
+        } else {
+            if (!run.empty()) buckets.push_back(std::move(run));
+            run = nlohmann::json::array({i});
+        }
+        run.push_back(counts_[i]);
+        last = i;
+    }
+    if (!run.empty()) buckets.push_back(std::move(run));
     return {{"sub_bucket_bits", sub_bucket_bits_},
             {"max_value_ns", max_value_ns_},
             {"count", total_},
@@ -97,16 +112,28 @@ bool Histogram::from_json(const nlohmann::json& j, Histogram* out, std::string* 
         }
         Histogram h(bits, max_value);
         uint64_t total = 0;
-        for (const auto& pair : j.at("buckets")) {
-            auto index = pair.at(0).get<uint64_t>();
-            auto n = pair.at(1).get<uint64_t>();
-            if (index >= h.counts_.size()) {
-                *error = "histogram bucket index " + std::to_string(index) + " is past the last (" +
+        for (const auto& run : j.at("buckets")) {
+            if (!run.is_array() || run.size() < 2) {
+                *error = "a histogram bucket run is not [first_index, count, ...]: " +
+                         run.dump().substr(0, 80);
+                return false;
+            }
+            const auto first = run.at(0).get<uint64_t>();
+            if (first >= h.counts_.size() || run.size() - 1 > h.counts_.size() - first) {
+                *error = "histogram buckets " + std::to_string(first) + " to " +
+                         std::to_string(first + run.size() - 2) + " run past the last (" +
                          std::to_string(h.counts_.size() - 1) + ")";
                 return false;
             }
-            h.counts_[index] += n;
-            total += n;
+            for (size_t k = 1; k < run.size(); ++k) {
+                auto n = run.at(k).get<uint64_t>();
+                if (total + n < total) {
+                    *error = "histogram bucket counts overflow 64 bits";
+                    return false;
+                }
+                h.counts_[first + k - 1] += n;
+                total += n;
+            }
         }
         h.total_ = j.at("count").get<uint64_t>();
         if (total != h.total_) {

@@ -57,7 +57,10 @@ class Histogram {
     uint64_t bucket_high(size_t index) const;  // largest value in the bucket
 
     // {"sub_bucket_bits", "max_value_ns", "count", "min_ns", "max_ns", "sum_ns",
-    //  "buckets": [[index, count], ...]} with only non-empty buckets, in index order.
+    //  "buckets": [[first_index, count, count, ...], ...]}: runs of adjacent buckets in index
+    // order, each its first index then its counts. Runs hold the non-empty buckets, and the
+    // few empty ones between two that are closer than a new run would cost. A run of one
+    // bucket is the [index, count] pair of files written before runs.
     nlohmann::json to_json() const;
     // Rebuilds a histogram from to_json's output. On malformed input returns false and says
     // why in *error.

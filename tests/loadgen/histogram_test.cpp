@@ -102,6 +102,41 @@ TEST(Histogram, JsonRoundTripIsLossless) {
     EXPECT_EQ(back.sum_ns(), h.sum_ns());
 }
 
+TEST(Histogram, JsonListsRunsOfAdjacentBucketsAndReadsThePairsOfOlderFiles) {
+    Histogram h;  // exact below 2^7 ns: value v is bucket v
+    for (uint64_t v : {10, 11, 11, 13, 40}) h.record(v);
+    auto j = h.to_json();
+    // 10, 11 and 13 in one run (one empty bucket between them is cheaper than a new run);
+    // 40 is too far, so it opens a run of its own.
+    EXPECT_EQ(j["buckets"], nlohmann::json::parse("[[10,1,2,0,1],[40,1]]"));
+    Histogram back;
+    std::string error;
+    ASSERT_TRUE(Histogram::from_json(j, &back, &error)) << error;
+    EXPECT_EQ(back.to_json(), j);
+    // The [index, count] pairs of files written before runs are runs of one bucket.
+    j["buckets"] = nlohmann::json::parse("[[10,1],[11,2],[13,1],[40,1]]");
+    ASSERT_TRUE(Histogram::from_json(j, &back, &error)) << error;
+    EXPECT_EQ(back.to_json(), h.to_json());
+    EXPECT_EQ(back.percentile_ns(0.5), h.percentile_ns(0.5));
+}
+
+TEST(Histogram, JsonRunsThatAreEmptyPastTheEndOrOverflowingAreRefused) {
+    Histogram h;
+    h.record(10);
+    auto j = h.to_json();
+    Histogram back;
+    std::string error;
+    j["buckets"] = nlohmann::json::parse("[[10]]");
+    EXPECT_FALSE(Histogram::from_json(j, &back, &error));
+    EXPECT_NE(error.find("first_index"), std::string::npos) << error;
+    j["buckets"] = {nlohmann::json::array({h.bucket_count() - 1, 0, 1})};
+    EXPECT_FALSE(Histogram::from_json(j, &back, &error));
+    EXPECT_NE(error.find("past the last"), std::string::npos) << error;
+    j["buckets"] = nlohmann::json::parse("[[10,18446744073709551615,1]]");
+    EXPECT_FALSE(Histogram::from_json(j, &back, &error));
+    EXPECT_NE(error.find("overflow"), std::string::npos) << error;
+}
+
 TEST(Histogram, JsonWithWrongCountOrIndexIsRefused) {
     Histogram h;
     h.record(5000);
