@@ -49,9 +49,12 @@ inline constexpr size_t kJudgedIntervals = 10;
 inline constexpr size_t kAnnounceIntervals = 2;
 // Each extension is half the judged span, so consecutive checks share half their data.
 inline constexpr size_t kExtensionIntervals = 5;
-// Throughput may differ this much between the halves. Fork's ramp-up (more children served
-// each interval) moves it by far more; a loaded 2-core VM moved steady epoll-et at 100
-// connections by up to ~15% between 75-125 ms halves (see docs/muxload-json.md).
+// Throughput may differ this much between the halves. A trend (fork still reaching its
+// connections, a server speeding up) moves it by more; steady epoll-et (100 to 5,000
+// connections, 1 s warmup, 0.25 s halves) read 0.7-22% at checks that passed on this 2-core
+// VM while other builds ran. The same contention at times swung it 32-85% (and stalled it
+// for 0.5 s): those checks extend the warmup, which is the point; a quiet machine passes
+// first time. Lower, contention alone would exhaust the extension.
 inline constexpr double kMaxReplyChangeShare = 0.25;
 // Counting noise: two halves of a Poisson-like stream of n replies differ by about sqrt(n);
 // three standard deviations keep a steady trickle (slow work, few connections) from
