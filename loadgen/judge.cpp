@@ -75,6 +75,12 @@ std::vector<std::string> not_clean_reasons(const Stats& s) {
             fmt::format("ramp incomplete: {} of {} connections ready after a {:.3g} s ramp",
                         s.connections_at_start, s.connections_wanted, s.connect_time_s));
     if (s.requests == 0) reasons.push_back("no reply verified in the window");
+    if (!s.steady)
+        for (const auto& why : s.unsteady_reasons)
+            reasons.push_back(
+                fmt::format("not steady before the window ({} checks, warmup "
+                            "extended by {:.3g} s): {}",
+                            s.steady_checks, s.warmup_extended_s, why));
     if (s.most_replies_failed())
         reasons.push_back(fmt::format("{} replies failed verification, {} passed",
                                       s.verification_failures(), s.replies_verified));

@@ -2,6 +2,8 @@
 
 #include <sys/random.h>
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -199,6 +201,16 @@ void setup_load_options(CLI::App& app, LoadOptions* o) {
         ->check(CLI::Range(0.0, 1e6).description(""))
         ->type_name("TIME")
         ->capture_default_str();
+    app.add_option("--steady-max-extend", o->steady_max_extend_s,
+                   "Before the window, the last half of the warmup must show steady load "
+                   "(every active connection served, throughput within 25% between its "
+                   "halves); if not, the warmup is extended a quarter-warmup at a time, by "
+                   "at most this much (TIME; bare number: seconds; 0: judge, never extend; "
+                   "at most 100x --warmup). A run still not steady is reported so")
+        ->transform(time_option(1, 1))
+        ->check(CLI::Range(0.0, 1e6).description(""))
+        ->type_name("TIME")
+        ->capture_default_str();
     app.add_option("--connect-rate", o->connect_rate_per_s,
                    "Connections opened per second during the ramp, in total (0: unlimited)")
         ->check(CLI::Range(0.0, 1e9))
@@ -285,6 +297,10 @@ std::string validate(LoadOptions* o) {
     if (o->active > o->conns)
         return "--active " + std::to_string(o->active) + " is more than --conns " +
                std::to_string(o->conns);
+    // The check keeps 20 counts per warmup for the warmup and its longest extension.
+    if (o->warmup_s > 0 && o->steady_max_extend_s > 100 * o->warmup_s)
+        return fmt::format("--steady-max-extend {:g} s is more than 100x --warmup {:g} s",
+                           o->steady_max_extend_s, o->warmup_s);
     if (o->threads > o->active_conns())
         o->threads = o->active_conns();  // a thread with no active connection measures nothing
     o->slow.clear();
@@ -330,6 +346,7 @@ nlohmann::json to_json(const LoadOptions& o) {
         {"threads", o.threads},
         {"duration_s", o.duration_s},
         {"warmup_s", o.warmup_s},
+        {"steady_max_extend_s", o.steady_max_extend_s},
         {"connect_rate_per_s", o.connect_rate_per_s},
         {"pipeline", o.pipeline},
         {"mode", o.open_loop() ? "open" : "closed"},

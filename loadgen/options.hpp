@@ -51,7 +51,8 @@ struct LoadOptions {
     uint32_t threads = 1;
     double duration_s = 10;
     double warmup_s = 1;
-    double connect_rate_per_s = 0;  // 0: as fast as the connects complete
+    double steady_max_extend_s = 5;  // longest extension of the warmup (steady.hpp)
+    double connect_rate_per_s = 0;   // 0: as fast as the connects complete
     uint32_t pipeline = 1;
     double rate_per_s = 0;  // 0: closed loop
     Arrival arrival = Arrival::Uniform;

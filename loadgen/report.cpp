@@ -44,6 +44,12 @@ std::string errors_line(const nlohmann::json& e) {
 
 std::string verdict_lines(const nlohmann::json& s) {
     std::string out;
+    const auto& w = s.value("warmup", nlohmann::json::object());
+    if (w.value("steady_judged", false))
+        out += fmt::format("  warmup {:.3g} s (extended {:.3g} s after {} checks): {}\n",
+                           w.value("warmup_s", 0.0), w.value("extended_s", 0.0),
+                           w.value("steady_checks", 0),
+                           s.value("steady", true) ? "steady" : "NOT STEADY");
     const auto& ratio = s.value("littles_law_ratio", nlohmann::json());
     if (ratio.is_number())
         out += fmt::format(

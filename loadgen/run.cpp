@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "codec.hpp"
 #include "environment.hpp"
 #include "net.hpp"
+#include "steady.hpp"
 #include "worker.hpp"
 
 namespace mux::load {
@@ -99,6 +101,72 @@ void wait_for_stdin_eof(int timeout_ms) {
     }
 }
 
+// The steadiness check's clock: interval_ns = 0 when there is no warmup to judge.
+struct SteadySchedule {
+    uint64_t interval_ns = 0;
+    size_t intervals = 0;  // counted per worker: the warmup and its longest extension
+    uint32_t max_extensions = 0;
+};
+
+SteadySchedule steady_schedule(const LoadOptions& o) {
+    SteadySchedule p;
+    auto warmup_ns = uint64_t(o.warmup_s * 1e9);
+    p.interval_ns = warmup_ns / kIntervalsPerWarmup;
+    if (p.interval_ns == 0) return p;
+    p.max_extensions =
+        uint32_t(o.steady_max_extend_s * 1e9 / double(p.interval_ns * kExtensionIntervals));
+    p.intervals = kIntervalsPerWarmup + size_t(p.max_extensions) * kExtensionIntervals + 1;
+    return p;
+}
+
+struct SteadyOutcome {
+    bool judged = false;
+    uint64_t window_start_ns = 0;
+    uint32_t checks = 0;
+    uint64_t active_connections = 0;
+    SteadyVerdict verdict;
+};
+
+// Judges the warmup (steady.hpp) at each planned window start, kAnnounceIntervals ahead,
+// extending it until it is steady or the extensions run out; returns the window's start.
+SteadyOutcome settle_window(const LoadOptions& o, const SteadySchedule& plan, uint64_t run_start,
+                            uint64_t active_ready,
+                            const std::vector<std::unique_ptr<Worker>>& workers,
+                            std::FILE* events) {
+    SteadyOutcome out;
+    out.window_start_ns = run_start + uint64_t(o.warmup_s * 1e9);
+    if (plan.interval_ns == 0) {
+        out.window_start_ns = run_start;
+        return out;
+    }
+    out.judged = true;
+    out.active_connections = active_ready;
+    SteadyRule rule{out.active_connections, o.open_loop(), double(plan.interval_ns) / 1e9,
+                    o.rate_per_s};
+    std::vector<WarmupInterval> counts;
+    for (size_t end = kIntervalsPerWarmup - kAnnounceIntervals;; end += kExtensionIntervals) {
+        // A quarter interval past the span's end, so replies read just before it are counted.
+        sleep_until_ns(run_start + end * plan.interval_ns + plan.interval_ns / 4);
+        counts.assign(end, WarmupInterval{});
+        for (auto& w : workers)
+            for (size_t i = 0; i < end; ++i) {
+                counts[i].replies += w->warmup_counts().replies(i);
+                counts[i].first_served += w->warmup_counts().first_served(i);
+            }
+        out.verdict = judge_steady(counts, rule);
+        out.checks += 1;
+        out.window_start_ns = run_start + (end + kAnnounceIntervals) * plan.interval_ns;
+        if (out.verdict.steady || out.checks > plan.max_extensions) break;
+        emit(events, {{"event", "warmup_extended"},
+                      {"pid", getpid()},
+                      {"t_ns", now_ns()},
+                      {"reasons", out.verdict.reasons}});
+    }
+    // Published at least half an interval ahead, even when this thread ran late.
+    out.window_start_ns = std::max(out.window_start_ns, now_ns() + plan.interval_ns / 2);
+    return out;
+}
+
 }  // namespace
 
 RunOutput run_load(const LoadOptions& o, std::FILE* events) {
@@ -120,19 +188,27 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     }
     Codec codec(o);
     auto seconds = size_t(std::ceil(o.duration_s));
+    SteadySchedule steady = steady_schedule(o);
     std::vector<std::unique_ptr<Worker>> workers;
     for (const WorkerPlan& plan : plan_workers(o))
-        workers.push_back(std::make_unique<Worker>(o, codec, *address, plan, seconds));
+        workers.push_back(
+            std::make_unique<Worker>(o, codec, *address, plan, seconds, steady.intervals));
 
     uint64_t ramp_deadline = now_ns() + uint64_t(o.ramp_timeout_s * 1e9);
     RunTimes times;
-    uint64_t ready = 0, realtime_offset_ns = 0;
+    times.interval_ns = steady.interval_ns;
+    std::atomic<uint64_t> window_start{kUndecidedNs};
+    auto window_ns = uint64_t(o.duration_s * 1e9);
+    uint64_t ready = 0, active_ready = 0, realtime_offset_ns = 0;
     auto on_ramped = [&]() noexcept {
         times.run_start_ns = now_ns();
         realtime_offset_ns = clock_ns(CLOCK_REALTIME) - times.run_start_ns;
-        times.window_start_ns = times.run_start_ns + uint64_t(o.warmup_s * 1e9);
-        times.window_end_ns = times.window_start_ns + uint64_t(o.duration_s * 1e9);
-        for (auto& w : workers) ready += w->ready_connections();
+        // No warmup, nothing to judge: the window starts with the load.
+        if (steady.interval_ns == 0) window_start.store(times.run_start_ns);
+        for (auto& w : workers) {
+            ready += w->ready_connections();
+            active_ready += w->ready_active_connections();
+        }
     };
     std::barrier ramped(std::ptrdiff_t(workers.size() + 1), on_ramped);
     uint64_t drain_ns = std::min(kMaxDrainNs, uint64_t(o.timeout_ms * 1e6));
@@ -141,16 +217,10 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
         threads.emplace_back([&, worker = w.get()] {
             worker->ramp(ramp_deadline);
             ramped.arrive_and_wait();
-            worker->run(times, drain_ns);
+            worker->run(times, window_start, window_ns, drain_ns);
         });
     ramped.arrive_and_wait();
-    // The window's edges, known from now: a driver that reads the server's counters can
-    // wake at these instants instead of waiting for the lines below, which this thread prints
-    // only once it is scheduled after each edge.
-    emit(events, {{"event", "window"},
-                  {"pid", getpid()},
-                  {"start_ns", times.window_start_ns},
-                  {"end_ns", times.window_end_ns}});
+    emit(events, {{"event", "warmup"}, {"pid", getpid()}, {"start_ns", times.run_start_ns}});
     // The ramp: from the first connect to the last connection ready (or the ramp's end,
     // when not all became ready).
     uint64_t first_connect = UINT64_MAX, last_ready = 0;
@@ -161,6 +231,19 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     }
     uint64_t ramp_end = ready == o.conns ? last_ready : times.run_start_ns;
     double ramp_s = first_connect < ramp_end ? double(ramp_end - first_connect) / 1e9 : 0.0;
+
+    SteadyOutcome outcome =
+        settle_window(o, steady, times.run_start_ns, active_ready, workers, events);
+    times.window_start_ns = outcome.window_start_ns;
+    times.window_end_ns = times.window_start_ns + window_ns;
+    window_start.store(times.window_start_ns, std::memory_order_release);
+    // The window's edges, known from now: a driver that reads the server's counters can
+    // wake at these instants instead of waiting for the lines below, which this thread prints
+    // only once it is scheduled after each edge.
+    emit(events, {{"event", "window"},
+                  {"pid", getpid()},
+                  {"start_ns", times.window_start_ns},
+                  {"end_ns", times.window_end_ns}});
     sleep_until_ns(times.window_start_ns);
     uint64_t process_cpu_start = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     emit(events, {{"event", "measure_start"},
@@ -177,6 +260,15 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     Stats& s = out.stats;
     s = std::move(workers[0]->stats());
     for (size_t i = 1; i < workers.size(); ++i) s.merge(workers[i]->stats());
+    s.steady_judged = outcome.judged;
+    s.steady = outcome.verdict.steady;
+    s.unsteady_reasons = outcome.verdict.reasons;
+    s.steady_checks = outcome.checks;
+    s.has_last_check = outcome.judged;
+    s.last_check = outcome.verdict;
+    s.steady_active_connections = outcome.active_connections;
+    s.warmup_s = double(times.window_start_ns - times.run_start_ns) / 1e9;
+    s.warmup_extended_s = std::max(0.0, s.warmup_s - o.warmup_s);
     s.open_loop = o.open_loop();
     s.duration_s = double(times.window_end_ns - times.window_start_ns) / 1e9;
     s.window_start_unix_ns = times.window_start_ns + realtime_offset_ns;

@@ -90,6 +90,14 @@ std::string Stats::merge(const Stats& o) {
     connections_wanted += o.connections_wanted;
     connections_at_start += o.connections_at_start;
     completed = completed && o.completed;
+    steady_judged = steady_judged || o.steady_judged;
+    steady = steady && o.steady;
+    unsteady_reasons.insert(unsteady_reasons.end(), o.unsteady_reasons.begin(),
+                            o.unsteady_reasons.end());
+    warmup_s = std::max(warmup_s, o.warmup_s);
+    warmup_extended_s = std::max(warmup_extended_s, o.warmup_extended_s);
+    steady_checks = std::max(steady_checks, o.steady_checks);
+    has_last_check = false;
     return "";
 }
 
@@ -114,6 +122,18 @@ std::string join(const std::vector<std::string>& parts) {
     std::string out;
     for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
     return out;
+}
+
+nlohmann::json last_check_json(const Stats& s) {
+    if (!s.has_last_check) return nullptr;
+    const SteadyVerdict& v = s.last_check;
+    return {{"span_s", v.span_s},
+            {"active_connections", s.steady_active_connections},
+            {"served_at_mid", v.served_at_mid},
+            {"served_at_end", v.served_at_end},
+            {"replies_first_half", v.replies_first_half},
+            {"replies_second_half", v.replies_second_half},
+            {"change_share", v.change_share}};
 }
 
 nlohmann::json threads_json(const Stats& s) {
@@ -200,6 +220,14 @@ nlohmann::json summary_json(const Stats& s) {
         {"bytes_sent", s.bytes_sent},
         {"bytes_received", s.bytes_received},
         {"completed", s.completed},
+        {"warmup",
+         {{"warmup_s", s.warmup_s},
+          {"extended_s", s.warmup_extended_s},
+          {"steady_judged", s.steady_judged},
+          {"steady_checks", s.steady_checks},
+          {"last_check", last_check_json(s)}}},
+        {"steady", s.steady},
+        {"unsteady_reasons", s.unsteady_reasons},
         {"clean", s.clean()},
         {"not_clean_reasons", s.not_clean_reasons},
     };
@@ -369,6 +397,26 @@ std::string stats_from_json(const nlohmann::json& doc, Stats* out) {
         s.bytes_sent = sum.at("bytes_sent").get<uint64_t>();
         s.bytes_received = sum.at("bytes_received").get<uint64_t>();
         s.completed = sum.at("completed").get<bool>();
+        if (sum.contains("warmup")) {
+            const auto& w = sum["warmup"];
+            s.warmup_s = w.at("warmup_s").get<double>();
+            s.warmup_extended_s = w.at("extended_s").get<double>();
+            s.steady_judged = w.at("steady_judged").get<bool>();
+            s.steady_checks = w.at("steady_checks").get<uint32_t>();
+            if (w.contains("last_check") && w["last_check"].is_object()) {
+                const auto& c = w["last_check"];
+                s.has_last_check = true;
+                s.steady_active_connections = c.at("active_connections").get<uint64_t>();
+                s.last_check.span_s = c.at("span_s").get<double>();
+                s.last_check.served_at_mid = c.at("served_at_mid").get<uint64_t>();
+                s.last_check.served_at_end = c.at("served_at_end").get<uint64_t>();
+                s.last_check.replies_first_half = c.at("replies_first_half").get<uint64_t>();
+                s.last_check.replies_second_half = c.at("replies_second_half").get<uint64_t>();
+                s.last_check.change_share = c.at("change_share").get<double>();
+            }
+        }
+        s.steady = optional_value(sum, "steady", true);
+        s.unsteady_reasons = optional_value(sum, "unsteady_reasons", std::vector<std::string>{});
         s.not_clean_reasons = optional_value(sum, "not_clean_reasons", std::vector<std::string>{});
         *out = std::move(s);
         return "";

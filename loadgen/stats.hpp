@@ -13,6 +13,7 @@
 
 #include "codec.hpp"
 #include "histogram.hpp"
+#include "steady.hpp"
 
 namespace mux::load {
 
@@ -103,6 +104,16 @@ struct Stats {
     uint64_t connections_wanted = 0;
     uint64_t connections_at_start = 0;
     bool completed = false;
+    // The steadiness check before the window (steady.hpp): judged only with a warmup.
+    bool steady_judged = false;
+    bool steady = true;
+    std::vector<std::string> unsteady_reasons;  // the last check's, with its numbers
+    double warmup_s = 0;           // load before the window, extensions included (merge: max)
+    double warmup_extended_s = 0;  // of which extensions (merge: max)
+    uint32_t steady_checks = 0;    // checks made (merge: max)
+    bool has_last_check = false;   // a single run's last check (merge: none; they do not add)
+    SteadyVerdict last_check;
+    uint64_t steady_active_connections = 0;  // what the last check held served against
     // Verdicts (judge.hpp), kept as lists of reasons.
     std::vector<std::string> saturated_reasons;
     std::vector<std::string> bound_reasons;

@@ -20,6 +20,9 @@ namespace {
 constexpr int kMaxEvents = 512;
 constexpr uint64_t kConnectRetryNs = 20'000'000;
 constexpr uint64_t kMaintenanceNs = 20'000'000;  // timeout scan and connect retries
+// While the window's start is undecided a worker sleeps at most this long, so it learns the
+// start well within the half interval by which it is published ahead.
+constexpr uint64_t kUndecidedWaitNs = 1'000'000;
 constexpr size_t kReadRoom = 16 * 1024;
 // A ramp that has seen this many replies fail verification, and none pass, stops waiting:
 // the server does not answer what muxload expects, and every retry would fail the same way.
@@ -79,7 +82,7 @@ uint64_t now_ns() {
 }
 
 Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddress& target,
-               WorkerPlan plan, size_t seconds)
+               WorkerPlan plan, size_t seconds, size_t warmup_intervals)
     : options_(options),
       codec_(codec),
       target_(target),
@@ -91,7 +94,8 @@ Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddre
                 derive_seed(options.seed, plan.index, 0)),
       // Room for every slot twice: entries of closed connections wait to be skipped.
       free_slots_(options.open_loop() ? 2 * size_t(plan.active) * options.pipeline + 1 : 0),
-      stats_(seconds, options.open_loop()) {
+      stats_(seconds, options.open_loop()),
+      warmup_counts_(warmup_intervals) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     size_t n = conns_.size();
     for (size_t i = 0; i < n; ++i) {
@@ -123,6 +127,12 @@ Worker::Worker(const LoadOptions& options, const Codec& codec, const SocketAddre
 Worker::~Worker() {
     for (Conn& c : conns_) close_conn(c);
     if (epfd_ >= 0) close(epfd_);
+}
+
+uint32_t Worker::ready_active_connections() const {
+    uint32_t n = 0;
+    for (const Conn& c : conns_) n += c.active && c.ready ? 1 : 0;
+    return n;
 }
 
 void Worker::open(uint32_t index, uint64_t now) {
@@ -315,13 +325,31 @@ void Worker::on_reply(uint32_t index, const InFlight& f, uint64_t now) {
         return;
     }
     if (now >= times_.window_end_ns) return record_answered_after_end(f, now);
-    if (now < times_.window_start_ns) return;
+    if (now < times_.window_start_ns) return count_warmup_reply(c, now);
     Latency l = measure_latency(f.intended_ns, f.sent_ns, now);
     stats_.record_latency(l.corrected_ns, second_of(now));
     stats_.latency_sum_ns += l.corrected_ns;
     if (options_.open_loop()) stats_.uncorrected.record(l.uncorrected_ns);
     stats_.requests += 1;
     c.completed_in_window += 1;
+}
+
+void Worker::count_warmup_reply(Conn& c, uint64_t now) {
+    if (times_.interval_ns == 0 || now < times_.run_start_ns) return;
+    bool first = !c.served_in_run;
+    c.served_in_run = true;
+    warmup_counts_.add(size_t((now - times_.run_start_ns) / times_.interval_ns), first);
+}
+
+// The window's edges once the main thread has published them. Read at each pass of the run
+// loop and after each epoll wait, so the replies of a batch are judged against the decided
+// window: the main thread publishes the start at least half an interval ahead.
+void Worker::refresh_window() {
+    if (times_.window_start_ns != kUndecidedNs) return;
+    uint64_t start = window_start_->load(std::memory_order_acquire);
+    if (start == kUndecidedNs) return;
+    times_.window_start_ns = start;
+    times_.window_end_ns = start + window_ns_;
 }
 
 void Worker::mark_ready(uint32_t index, uint64_t now) {
@@ -481,6 +509,7 @@ int Worker::wait(uint64_t until_ns) {
     uint64_t left = until_ns > now ? until_ns - now : 0;
     timespec timeout{time_t(left / 1'000'000'000), long(left % 1'000'000'000)};
     int n = epoll_pwait2(epfd_, events, kMaxEvents, &timeout, nullptr);
+    if (window_start_ != nullptr) refresh_window();
     for (int i = 0; i < n; ++i) {
         auto index = uint32_t(events[i].data.u64 & 0xffffffffu);
         auto generation = uint32_t(events[i].data.u64 >> 32);
@@ -518,8 +547,12 @@ std::string Worker::ramp(uint64_t deadline_ns) {
     return "";
 }
 
-void Worker::run(const RunTimes& times, uint64_t drain_ns) {
+void Worker::run(const RunTimes& times, const std::atomic<uint64_t>& window_start,
+                 uint64_t window_ns, uint64_t drain_ns) {
     times_ = times;
+    window_start_ = &window_start;
+    window_ns_ = window_ns;
+    refresh_window();
     phase_ = Phase::Run;
     spin_budget_ = SpinBudget(times.run_start_ns);
     bool open_loop = options_.open_loop();
@@ -537,16 +570,19 @@ void Worker::run(const RunTimes& times, uint64_t drain_ns) {
     }
     bool window_started = false;
     ThreadUsage start_usage;
-    for (now = now_ns(); now < times.window_end_ns; now = now_ns()) {
-        if (!window_started && now >= times.window_start_ns) {
+    for (now = now_ns(); now < times_.window_end_ns; now = now_ns()) {
+        refresh_window();
+        if (!window_started && now >= times_.window_start_ns) {
             window_started = true;
             start_usage = thread_usage();
         }
         uint32_t sent = 0;
         if (open_loop && (sent = dispatch_open_loop()) > 0) now = now_ns();  // after the sends
         if (now >= next_maintenance_ns_) maintain(now);
-        uint64_t until = std::min(next_maintenance_ns_, times.window_end_ns);
-        if (!window_started) until = std::min(until, times.window_start_ns);
+        uint64_t until = std::min(next_maintenance_ns_, times_.window_end_ns);
+        if (!window_started) until = std::min(until, times_.window_start_ns);
+        // Undecided, the window may start soon after it is published: look again shortly.
+        if (times_.window_start_ns == kUndecidedNs) until = std::min(until, now + kUndecidedWaitNs);
         WaitPlan plan = plan_wait(now, until, open_loop && !free_slots_.empty(),
                                   schedule_.next_ns(), spin_budget_.allows(now));
         if (!plan.spin) {
@@ -559,13 +595,13 @@ void Worker::run(const RunTimes& times, uint64_t drain_ns) {
     }
     ThreadUsage end_usage = thread_usage();
     if (!window_started) start_usage = end_usage;
-    double window_s = double(times.window_end_ns - times.window_start_ns) / 1e9;
+    double window_s = double(times_.window_end_ns - times_.window_start_ns) / 1e9;
     ThreadCpu cpu{double(end_usage.cpu_ns - start_usage.cpu_ns) / 1e3, double(spin_ns_) / 1e3,
                   double(end_usage.runqueue_wait_ns - start_usage.runqueue_wait_ns) / 1e3};
     stats_.cpu_us = cpu.cpu_us;
     stats_.thread_utilisation.push_back(cpu.cpu_us / 1e6 / window_s);
     stats_.thread_cpu.push_back(cpu);
-    drain(times.window_end_ns + drain_ns);
+    drain(times_.window_end_ns + drain_ns);
     finish_window(now_ns());
 }
 

@@ -21,6 +21,7 @@
 // ramp, not turned into reconnects that each cost it another accept.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -34,11 +35,39 @@ namespace mux::load {
 
 uint64_t now_ns();  // CLOCK_MONOTONIC
 
-// Set once, by the barrier that ends the ramp.
+inline constexpr uint64_t kUndecidedNs = UINT64_MAX;
+
+// A worker's view of the run's phases. run_start_ns is set by the barrier that ends the
+// ramp; the window's edges stay kUndecidedNs (all warmup) until the main thread publishes
+// the window's start, once the steadiness check (steady.hpp) has passed or given up.
 struct RunTimes {
-    uint64_t run_start_ns = 0;     // load (and warmup) begins
-    uint64_t window_start_ns = 0;  // recording begins
-    uint64_t window_end_ns = 0;    // recording and sending stop
+    uint64_t run_start_ns = 0;                // load (and warmup) begins
+    uint64_t window_start_ns = kUndecidedNs;  // recording begins
+    uint64_t window_end_ns = kUndecidedNs;    // recording and sending stop
+    uint64_t interval_ns = 0;                 // one warmup interval (0: no check)
+};
+
+// What a worker counts per warmup interval for the steadiness check. One writer (its
+// worker), read by the main thread: relaxed atomics, a plain store on x86.
+class WarmupCounts {
+  public:
+    explicit WarmupCounts(size_t intervals) : replies_(intervals), first_served_(intervals) {}
+    size_t size() const { return replies_.size(); }
+    void add(size_t interval, bool first_served) {
+        if (interval >= replies_.size()) return;
+        bump(replies_[interval]);
+        if (first_served) bump(first_served_[interval]);
+    }
+    uint64_t replies(size_t i) const { return replies_[i].load(std::memory_order_relaxed); }
+    uint64_t first_served(size_t i) const {
+        return first_served_[i].load(std::memory_order_relaxed);
+    }
+
+  private:
+    static void bump(std::atomic<uint64_t>& a) {
+        a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    std::vector<std::atomic<uint64_t>> replies_, first_served_;
 };
 
 struct WorkerPlan {
@@ -55,7 +84,7 @@ struct WorkerPlan {
 class Worker {
   public:
     Worker(const LoadOptions& options, const Codec& codec, const SocketAddress& target,
-           WorkerPlan plan, size_t seconds);
+           WorkerPlan plan, size_t seconds, size_t warmup_intervals);
     ~Worker();  // closes every connection
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -63,12 +92,17 @@ class Worker {
     // Opens every connection and waits for each one's first verified reply; returns when
     // all are ready or at deadline_ns. Returns "" or why the worker cannot run at all.
     std::string ramp(uint64_t deadline_ns);
-    // Loads the server until times.window_end_ns; then, sending nothing more, reads the
-    // replies of the requests still in flight for at most drain_ns, and accounts for what is
-    // unfinished. The connections stay open, idle, until the worker is destroyed.
-    void run(const RunTimes& times, uint64_t drain_ns);
+    // Loads the server, counting each warmup interval in warmup_counts(), until the window
+    // that starts at window_start (kUndecidedNs until published, then window_ns long) ends;
+    // then, sending nothing more, reads the replies of the requests still in flight for at
+    // most drain_ns, and accounts for what is unfinished. The connections stay open, idle,
+    // until the worker is destroyed.
+    void run(const RunTimes& times, const std::atomic<uint64_t>& window_start, uint64_t window_ns,
+             uint64_t drain_ns);
+    const WarmupCounts& warmup_counts() const { return warmup_counts_; }
 
     uint32_t ready_connections() const { return ready_; }
+    uint32_t ready_active_connections() const;
     uint64_t first_connect_ns() const { return first_connect_ns_; }
     uint64_t last_ready_ns() const { return last_ready_ns_; }
     Stats& stats() { return stats_; }
@@ -86,8 +120,9 @@ class Worker {
         uint32_t generation = 0;
         State state = State::Closed;
         bool active = false;
-        bool ready = false;  // answered a verified reply once; counted toward the ramp
-        bool fresh = false;  // no request yet on this connection
+        bool ready = false;          // answered a verified reply once; counted toward the ramp
+        bool fresh = false;          // no request yet on this connection
+        bool served_in_run = false;  // a measured request answered since the load began
         uint32_t in_flight = 0;
         uint32_t ring_head = 0;
         uint32_t queued = 0;  // entries in the open-loop free slots
@@ -114,6 +149,8 @@ class Worker {
     bool consume_replies(uint32_t index, uint64_t now);
     void note_failure(ErrorKind kind, const uint8_t* buf, size_t len, uint64_t tag, uint64_t now);
     void on_reply(uint32_t index, const InFlight& f, uint64_t now);
+    void count_warmup_reply(Conn& c, uint64_t now);
+    void refresh_window();
     void mark_ready(uint32_t index, uint64_t now);
     void after_replies(uint32_t index, uint64_t now);
     void offer_free_slots(uint32_t index, uint64_t now);
@@ -144,6 +181,8 @@ class Worker {
     int epfd_ = -1;
     Phase phase_ = Phase::Ramp;
     RunTimes times_;
+    const std::atomic<uint64_t>* window_start_ = nullptr;  // published by the main thread
+    uint64_t window_ns_ = 0;
     uint64_t ramp_deadline_ns_ = 0;
     std::vector<Conn> conns_;
     std::vector<SocketAddress> sources_;  // per connection index when spreading; else empty
@@ -161,6 +200,7 @@ class Worker {
     SpinBudget spin_budget_;
     uint64_t spin_ns_ = 0;  // polling that found nothing, inside the window
     Stats stats_;
+    WarmupCounts warmup_counts_;
 };
 
 }  // namespace mux::load

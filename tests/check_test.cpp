@@ -773,6 +773,23 @@ TEST(Check, OneWildRepeatDoesNotMaskARegression) {
     EXPECT_EQ(r.exit_code, 1);
 }
 
+// An unsteady repeat (muxload never found the load steady before its window) counts as a
+// failed one: its figures are not compared, and it is named with its status and code.
+TEST(Check, AnUnsteadyRepeatCountsAsFailed) {
+    auto current = honest_run();
+    for (auto& p : current["points"])
+        if (p["model"] == "poll" && p["x_value"] == 1.0 && p["repeat"] == 5) {
+            p["status"] = "unsteady";
+            p["reason"] = {{"code", "loadgen_unsteady"}, {"detail", "served 3 of 10"}};
+        }
+    auto r = check_runs(honest_run(), current, {});
+    EXPECT_EQ(find(r, "poll", 1, "cpu_us_per_request").current.size(), 7u);
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_NE(r.warnings[0].find("1 of 8 in the current run (unsteady: loadgen_unsteady)"),
+              std::string::npos)
+        << r.warnings[0];
+}
+
 // Issue 14, defect 3: one failed repeat failed the whole check, outside alpha.
 TEST(Check, ALoneFailedRepeatIsAWarningAndThePointIsStillJudged) {
     auto current = make_run([](const std::string& model, double conns, Figures& f) {

@@ -382,6 +382,43 @@ TEST(SweepVerdict, AClosedLoopPointKeepsItsVerdictBesideAnOkStatus) {
     EXPECT_FALSE(argv.empty());
 }
 
+// A point whose load muxload never found steady before its window is unsteady, closed loop
+// or open, with muxload's numbers in its reason; it is never summarised as ok, and the
+// regression check counts it as a failed repeat.
+TEST(SweepVerdict, APointThatNeverSettledIsUnsteady) {
+    mux::sweep::Plan plan;
+    plan.duration_s = 1;
+    plan.point_timeout_s = 20;
+    auto point = mux::sweep::Point::at("active", "conns", 4, 4, 4);
+    point.model = "poll";
+    auto report = slow_report(false, "not steady before the window");
+    report["summary"].erase("latency_uncorrected_us");
+    report["summary"].erase("open_loop");
+    report["summary"]["steady"] = false;
+    report["summary"]["unsteady_reasons"] = {
+        "served 164 of 1000 active connections by 0.25 s before the judged warmup's end, 225 by "
+        "its end"};
+    report["summary"]["warmup"] = {{"warmup_s", 5.3}, {"extended_s", 5.0}, {"steady_checks", 21}};
+    auto fake = fake_loadgen("unsteady", report, 4);
+    auto result = mux::sweep::run_point(
+        point, plan, {mux::test::binary_path("muxserver"), fake->script.string()});
+    EXPECT_EQ(result["status"], "unsteady") << result.dump(1).substr(0, 2000);
+    EXPECT_EQ(result["reason"]["code"], "loadgen_unsteady");
+    std::string detail = result["reason"]["detail"];
+    EXPECT_NE(detail.find("served 164 of 1000 active connections"), std::string::npos) << detail;
+    EXPECT_NE(detail.find("after a 5.3 s warmup, 5 s of it extension, 21 checks"),
+              std::string::npos)
+        << detail;
+
+    auto summary = mux::sweep::summarize(nlohmann::json::array({result}));
+    ASSERT_EQ(summary.size(), 1u);
+    EXPECT_EQ(summary[0]["status"], "unsteady");
+    EXPECT_EQ(summary[0]["repeats_ok"], 0);
+    EXPECT_TRUE(summary[0]["metrics"].empty()) << summary[0]["metrics"].dump();
+    std::string table = mux::sweep::summary_table({{"summary", summary}});
+    EXPECT_NE(table.find("unsteady (loadgen_unsteady)"), std::string::npos) << table;
+}
+
 // The check judges the slow scenario on its corrected percentiles: a run whose requests wait
 // three times longer from their intended send, with the same time from the actual send, is a
 // p99 regression. A change of rate between the runs is noted.
@@ -508,7 +545,6 @@ TEST(SweepResults, OnlyOkRepeatsAreSummarised) {
     EXPECT_EQ(m["median"], 950.0);
     EXPECT_EQ(summary[1]["repeats_ok"], 2);
 }
-
 
 // --- schema 1, written before the kernel counters, is still read (plot/tests/fixtures/schema1
 // is the full fixture in that schema, active and churn only)

@@ -143,6 +143,20 @@ nlohmann::json judged(nlohmann::json result, const Point& point, const nlohmann:
             std::move(result), "loadgen_verification",
             fmt::format("most replies failed verification (muxload exit status {}): {}", exit_code,
                         summary.value("first_failure", nlohmann::json()).dump()));
+    // A load that never settled before the window (muxload's steadiness check, extended to
+    // its bound) measured a server on its way somewhere: its figures are kept, never as ok.
+    if (!summary.value("steady", true)) {
+        std::string reasons;
+        for (const auto& reason : summary.value("unsteady_reasons", std::vector<std::string>{}))
+            reasons += (reasons.empty() ? "" : "; ") + reason;
+        const auto& warmup = summary.value("warmup", nlohmann::json::object());
+        return with_status(
+            std::move(result), "unsteady", "loadgen_unsteady",
+            fmt::format("{} (after a {:.3g} s warmup, {:.3g} s of it extension, "
+                        "{} checks)",
+                        reasons, warmup.value("warmup_s", 0.0), warmup.value("extended_s", 0.0),
+                        warmup.value("steady_checks", 0)));
+    }
     bool open_loop = point.rate_per_s > 0;
     if (open_loop && (exit_code == kLoadgenNotClean || !summary.value("clean", true))) {
         std::string reasons;

@@ -356,9 +356,10 @@ class Structure {
 
     void status(const json& obj, const std::string& path) {
         const json* s = field(obj, path, "status", Type::String, true);
-        if (s && *s != "ok" && *s != "not_clean" && *s != "refused" && *s != "failed")
+        if (s && *s != "ok" && *s != "not_clean" && *s != "unsteady" && *s != "refused" &&
+            *s != "failed")
             fail(append_key(path, "status"),
-                 fmt::format("{} is not ok, not_clean, refused or failed", brief(*s)));
+                 fmt::format("{} is not ok, not_clean, unsteady, refused or failed", brief(*s)));
     }
 
     // Which side set the point's limit (limit.hpp); absent in files from before it was judged.

@@ -183,7 +183,8 @@ def refusal_sentences(run, scenarios) -> list:
                 span = f"from {where} on"
             else:
                 span = "at " + ", ".join(_x_phrase(e.x_value, e.x_name) for e in bad)
-            verb = {"refused": "was refused", "not_clean": "was not clean"}.get(first.status, first.status)
+            verb = {"refused": "was refused", "not_clean": "was not clean",
+                    "unsteady": "never settled before its window"}.get(first.status, first.status)
             out.append(f"In the {scenario} scenario, {model} {verb} {span} ({first.reason_code}).")
     return out
 

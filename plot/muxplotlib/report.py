@@ -16,7 +16,7 @@ body{font-family:system-ui,-apple-system,"DejaVu Sans",sans-serif;max-width:1200
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 .sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:top}
-th{background:#f4f4f4} td.l,th.l{text-align:left} .refused,.failed,.not_clean{color:#a00}
+th{background:#f4f4f4} td.l,th.l{text-align:left} .refused,.failed,.not_clean,.unsteady{color:#a00}
 .better{background:#e3f4e3} .worse{background:#fbe3e3} .chart img{max-width:100%;border:1px solid #eee}
 .finding{background:#f7f9fc;border-left:4px solid #1f77b4;padding:.5em .8em} .about{color:#444}
 .note{color:#666;font-size:.9em} nav a{margin-right:1em}
@@ -70,7 +70,7 @@ LEGEND_HTML = """<ul class=note>
 <li>A hollow marker (or white bar) is a loadgen-bound point: muxload was saturated while the server had
 headroom, so muxload, not the server, was the limit. A half-filled marker (or dotted bar) had both sides
 saturated: its figure is this pair's ceiling, not the server's alone.</li>
-<li>× marks a point a model could not run: a dashed wall at the first refused or failed x, labelled with the
+<li>× marks a point a model could not run, or whose load never settled (unsteady): a dashed wall at the first such x, labelled with the
 reason code, with a dotted line from the last measured point. A point that ran but not cleanly (not_clean: an
 open-loop run below its rate, or with requests left unfinished) keeps its bar, crossed and labelled. The reasons
 are listed under "Points not run or not ok".</li>

@@ -22,7 +22,8 @@ SCHEMA_1 = "muxbench-results/1"
 SCHEMA_1_RENAMED = {"syscalls_per_request": "io_calls_per_request"}
 SCENARIOS = ("active", "idle", "latency", "churn", "slow")
 # not_clean: an open-loop point muxload judged not clean; it has figures, but not ok ones.
-STATUSES = ("ok", "not_clean", "refused", "failed")
+# unsteady: a point whose load never settled before its window; never summarised or drawn as ok.
+STATUSES = ("ok", "not_clean", "unsteady", "refused", "failed")
 # Which side set a point's limit (bench/sweep/limit.hpp); "" in files that predate the judgement.
 LIMITS = ("", "loadgen", "server", "both", "neither")
 

@@ -165,8 +165,8 @@ def check_point(p, path: str):
     for key in ("x_value", "conns", "active", "repeat"):
         field(p, path, key, "number", required=True)
     status = field(p, path, "status", str, required=True)
-    if status not in ("ok", "not_clean", "refused", "failed"):
-        raise Problem(f"{path}.status: {brief(status)} is not ok, not_clean, refused or failed")
+    if status not in ("ok", "not_clean", "unsteady", "refused", "failed"):
+        raise Problem(f"{path}.status: {brief(status)} is not ok, not_clean, unsteady, refused or failed")
     reason = field(p, path, "reason", dict)
     for key in ("code", "detail"):
         if reason is not None:

@@ -612,12 +612,33 @@ class ReaderTest(unittest.TestCase):
                       text)
         self.assertNotIn("corrected p90", text)
 
+    def test_an_unsteady_point_is_read_named_and_never_ranked(self):
+        # fork never settled at 1k connections: its status is kept, it is named with its reason,
+        # and the ranking at that x is epoll-et's alone.
+        from muxplotlib.narrative import chart_paragraph, refusal_sentences
+        chart = next(c for c in CHARTS if c.name == "throughput_vs_conns")
+        with tempfile.TemporaryDirectory() as tmp:
+            entries = [{"scenario": "active", "model": "epoll-et", "x_name": "conns", "x_value": 1000,
+                        "status": "ok", "metrics": {"throughput_per_s": {"median": 40000.0}}},
+                       {"scenario": "active", "model": "fork", "x_name": "conns", "x_value": 1000,
+                        "status": "unsteady",
+                        "reason": {"code": "loadgen_unsteady", "detail": "served 164 of 1000"}}]
+            with open(os.path.join(tmp, "results.json"), "w") as f:
+                json.dump({"schema": "muxbench-results/2", "summary": entries}, f)
+            run = Run(tmp)
+            fork = next(e for e in run.entries if e.model == "fork")
+            self.assertEqual((fork.status, fork.reason_code, fork.metrics), ("unsteady", "loadgen_unsteady", {}))
+            self.assertEqual(refusal_sentences(run, ["active"]),
+                             ["In the active scenario, fork never settled before its window at 1k connections "
+                              "(loadgen_unsteady)."])
+            self.assertNotIn("fork had", chart_paragraph(chart, run))
+
     def test_unknown_status_is_refused(self):
         with tempfile.TemporaryDirectory() as tmp:
             entry = {"scenario": "active", "model": "poll", "x_name": "conns", "x_value": 1, "status": "skipped"}
             with open(os.path.join(tmp, "results.json"), "w") as f:
                 json.dump({"schema": "muxbench-results/1", "summary": [entry]}, f)
-            with self.assertRaisesRegex(ResultsError, r"summary\[0\]\.status: 'skipped' is not ok, not_clean, refused or failed"):
+            with self.assertRaisesRegex(ResultsError, r"summary\[0\]\.status: 'skipped' is not ok, not_clean, unsteady, refused or failed"):
                 Run(tmp)
 
 

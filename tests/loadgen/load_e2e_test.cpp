@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -52,6 +53,7 @@ void expect_clean(const RunOutput& out, uint64_t conns) {
     EXPECT_TRUE(out.stats.completed);
     for (const auto& reason : out.stats.not_clean_reasons)
         EXPECT_TRUE(reason.find("Little's law") != std::string::npos ||
+                    reason.find("not steady") != std::string::npos ||
                     reason.find("offered") != std::string::npos ||
                     reason.find("unfinished") != std::string::npos)
             << reason;
@@ -315,6 +317,78 @@ TEST(StallAtTheEnd, ClosedLoopFailsLittlesLaw) {
     ASSERT_TRUE(out.doc["summary"]["littles_law_ratio"].is_number());
     EXPECT_LT(out.doc["summary"]["littles_law_ratio"].get<double>(), 0.9);
     EXPECT_EQ(out.exit_code, kExitNotClean);
+}
+
+// A server stopped (SIGSTOP) as the load begins answers nothing in the warmup: the check
+// finds no connection served, extends the warmup to its bound, and the run says it was
+// never steady, with the numbers, and is not clean. Let go at measure_start, it is measured.
+TEST(SteadyBeforeTheWindow, AServerThatNeverSettlesIsReportedUnsteady) {
+    ServerProcess server("epoll-et", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    LoadOptions o = short_run(server, Proto::Mux1);
+    o.conns = 6;
+    o.warmup_s = 0.4;
+    o.steady_max_extend_s = 0.3;  // 3 extensions of 0.1 s
+    o.duration_s = 0.3;
+    ASSERT_EQ(validate(&o), "");
+    std::vector<std::string> events;
+    RunOutput out;
+    {
+        EventTap tap([&](const std::string& event) {
+            events.push_back(event);
+            if (event == "warmup") kill(server.pid(), SIGSTOP);
+            if (event == "measure_start") kill(server.pid(), SIGCONT);
+        });
+        out = run_load(o, tap.file());
+    }
+    kill(server.pid(), SIGCONT);
+    ASSERT_EQ(out.error, "");
+    EXPECT_FALSE(out.stats.steady);
+    EXPECT_EQ(out.stats.steady_checks, 4u);
+    EXPECT_EQ(std::count(events.begin(), events.end(), "warmup_extended"), 3);
+    EXPECT_GE(out.stats.warmup_extended_s, 0.3 - 1e-6);
+    const auto& warmup = out.doc["summary"]["warmup"];
+    EXPECT_FALSE(out.doc["summary"]["steady"].get<bool>());
+    EXPECT_EQ(warmup["last_check"]["replies_second_half"], 0);
+    ASSERT_FALSE(out.stats.unsteady_reasons.empty());
+    EXPECT_NE(out.stats.unsteady_reasons[0].find("no reply in the last 0.2 s of warmup, with 6 "
+                                                 "active connections waiting"),
+              std::string::npos)
+        << out.stats.unsteady_reasons[0];
+    EXPECT_EQ(out.exit_code, kExitNotClean);
+    // The window came after the extensions, and its edges were announced before it.
+    std::vector<std::string> order;
+    for (const auto& e : events)
+        if (e != "warmup_extended") order.push_back(e);
+    EXPECT_EQ(order,
+              (std::vector<std::string>{"warmup", "window", "measure_start", "measure_end"}));
+}
+
+// The same server let go after the first extension settles within the bound: the window
+// opens after the extension, and the run is steady.
+TEST(SteadyBeforeTheWindow, AServerThatSettlesLateIsMeasuredOnceSteady) {
+    ServerProcess server("epoll-et", "mux1", "tcp");
+    ASSERT_TRUE(server.started()) << server.error();
+    LoadOptions o = short_run(server, Proto::Mux1);
+    o.conns = 6;
+    o.warmup_s = 0.4;
+    o.steady_max_extend_s = 8;
+    o.duration_s = 0.3;
+    ASSERT_EQ(validate(&o), "");
+    RunOutput out;
+    {
+        EventTap tap([&](const std::string& event) {
+            if (event == "warmup") kill(server.pid(), SIGSTOP);
+            if (event == "warmup_extended") kill(server.pid(), SIGCONT);
+        });
+        out = run_load(o, tap.file());
+    }
+    kill(server.pid(), SIGCONT);
+    ASSERT_EQ(out.error, "");
+    EXPECT_TRUE(out.stats.steady) << ::testing::PrintToString(out.stats.unsteady_reasons);
+    EXPECT_GE(out.stats.steady_checks, 2u);
+    EXPECT_GT(out.stats.warmup_extended_s, 0.0);
+    EXPECT_EQ(out.doc["summary"]["warmup"]["last_check"]["served_at_mid"], 6);
 }
 
 TEST(HoldAfterWindow, ConnectionsStayOpenAndIdleUntilStdinCloses) {
