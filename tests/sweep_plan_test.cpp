@@ -421,3 +421,19 @@ TEST(SweepPlan, FdLimitTrimsRateIdleCountsAndSaysWhy) {
     EXPECT_NE(notes[0].find("rate idle conns 9990 dropped: needs 10032 fds"), std::string::npos)
         << notes[0];
 }
+
+// The gammo plan: its rates and idle counts come from its file, every idle count fits this
+// machine's 20,000 fds per process, and the rates rise from well below saturation past it.
+TEST(SweepPlan, GammoPlanSweepsRatesAtEachIdleCount) {
+    Plan plan = parse_plan(mux::sweep::plan_path("gammo"));
+    EXPECT_EQ(plan.name, "gammo");
+    EXPECT_EQ(plan.scenarios, std::vector<std::string>{"rate"});
+    EXPECT_FALSE(mux::sweep::plan_error(plan));
+    EXPECT_EQ(plan.rate_idle_conns, (std::vector<int>{0, 1000, 5000, 10000}));
+    ASSERT_GE(plan.rates_per_s.size(), 5u);
+    EXPECT_TRUE(std::is_sorted(plan.rates_per_s.begin(), plan.rates_per_s.end()));
+    EXPECT_GE(plan.rates_per_s.back() / plan.rates_per_s.front(), 8);
+    Plan trimmed = plan;
+    EXPECT_TRUE(mux::sweep::trim_to_fd_limit(trimmed, Limits{20000}).empty());
+    EXPECT_EQ(trimmed.rate_idle_conns, plan.rate_idle_conns);
+}

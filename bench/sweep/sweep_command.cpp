@@ -45,7 +45,8 @@ void add_plan_option(CLI::App& app) {
     // CLI11 reads plans as config files; keys sit in a [sweep] section. Options given on the
     // command line override the plan.
     app.set_config("--plan", "",
-                   "Plan: a name from bench/plans (quick, full, check, slow-pools) or a .toml path")
+                   "Plan: a name from bench/plans (quick, full, check, slow-pools, gammo) or a "
+                   ".toml path")
         ->transform([](const std::string& value) {
             std::string path = plan_path(value);
             if (!std::filesystem::exists(path))
