@@ -419,6 +419,46 @@ TEST(SweepVerdict, APointThatNeverSettledIsUnsteady) {
     EXPECT_NE(table.find("unsteady (loadgen_unsteady)"), std::string::npos) << table;
 }
 
+// A rate point past saturation falls short of its offered rate (muxload's exit 4): that
+// shortfall is the reply rate it measures, so the point is ok, muxload's reasons kept in its
+// report. With errors (exit 3) it is not clean, as every open-loop point is.
+TEST(SweepVerdict, ARatePointFallingShortOfItsRateIsOkButNotWithErrors) {
+    mux::sweep::Plan plan;
+    plan.scenarios = {"rate"};
+    plan.rate_idle_conns = {2};
+    plan.rate_active = 2;
+    plan.rates_per_s = {4000};
+    plan.repeats = 1;
+    plan.duration_s = 1;
+    plan.point_timeout_s = 20;
+    auto point = mux::sweep::expand_plan(plan, {"poll"}).front();
+    const std::string shortfall = "achieved 3000/s, below 99% of the 4000/s offered in the window";
+    auto short_of_rate = fake_loadgen("rate-short", slow_report(false, shortfall), 4);
+    auto result = mux::sweep::run_point(
+        point, plan, {mux::test::binary_path("muxserver"), short_of_rate->script.string()});
+    EXPECT_EQ(result["status"], "ok") << result.dump(1).substr(0, 2000);
+    EXPECT_EQ(result["loadgen_exit_status"], 4);
+    EXPECT_EQ(result["loadgen"]["summary"]["not_clean_reasons"][0], shortfall);
+    EXPECT_EQ(result["scenario"], "rate-idle-2");
+    EXPECT_EQ(result["rate_per_s"], 4000);
+    EXPECT_EQ(mux::sweep::metrics_of(result)["throughput_per_s"], 3000.0);
+    auto argv = short_of_rate->argv();
+    auto rate = std::find(argv.begin(), argv.end(), "--rate");
+    ASSERT_TRUE(rate != argv.end() && rate + 1 != argv.end());
+    EXPECT_EQ(*(rate + 1), "4000");
+
+    auto errors = fake_loadgen("rate-errors", slow_report(false, "3 errors (3 timeout)"), 3);
+    result = mux::sweep::run_point(point, plan,
+                                   {mux::test::binary_path("muxserver"), errors->script.string()});
+    EXPECT_EQ(result["status"], "not_clean") << result.dump(1).substr(0, 2000);
+    // The same exit 4 from a slow point is still not clean: only rate measures the shortfall.
+    auto slow = slow_plan();
+    auto slow_short = fake_loadgen("slow-short", slow_report(false, shortfall), 4);
+    result = mux::sweep::run_point(
+        slow_point(slow), slow, {mux::test::binary_path("muxserver"), slow_short->script.string()});
+    EXPECT_EQ(result["status"], "not_clean");
+}
+
 // The check judges the slow scenario on its corrected percentiles: a run whose requests wait
 // three times longer from their intended send, with the same time from the actual send, is a
 // p99 regression. A change of rate between the runs is noted.
@@ -726,6 +766,67 @@ TEST_F(FreshSweep, EveryKeyWrittenIsDocumented) {
                                          << ") is named in neither results/README.md nor "
                                             "docs/muxload-json.md";
     EXPECT_EQ((*results_)["schema"], "muxbench-results/2");
+}
+
+// The rate scenario end to end, tiny: one model, 100 idle connections, two rates well below
+// saturation. Each point records the rate offered, the reply rate achieved and its idle count,
+// and every key it writes is documented.
+TEST(SweepEndToEnd, RatePointsRecordOfferedAndAchievedRatesAtTheirIdleCount) {
+    fs::path out = fresh_dir("rate");
+    mux::Subprocess sweep({mux::test::binary_path("muxbench"),
+                           "sweep",
+                           "--models",
+                           "epoll-et",
+                           "--scenarios",
+                           "rate",
+                           "--rate-idle-conns",
+                           "100",
+                           "--rates",
+                           "1000,3000",
+                           "--duration",
+                           "1",
+                           "--warmup",
+                           "0.2",
+                           "--repeats",
+                           "1",
+                           "--out",
+                           out.string(),
+                           "--run-name",
+                           "run"});
+    ASSERT_TRUE(sweep.running()) << sweep.error();
+    std::string table = sweep.read_rest(120s);
+    auto status = sweep.wait(10s);
+    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << table;
+    EXPECT_NE(table.find("rate-idle-100 scenario"), std::string::npos) << table;
+    std::string error;
+    auto results = mux::sweep::read_results(out / "run", &error);
+    ASSERT_TRUE(results) << error;
+    ASSERT_EQ((*results)["points"].size(), 2u);
+    for (const auto& p : (*results)["points"]) {
+        SCOPED_TRACE(p.dump().substr(0, 300));
+        ASSERT_EQ(p["status"], "ok");
+        EXPECT_EQ(p["scenario"], "rate-idle-100");
+        EXPECT_EQ(p["x_name"], "rate_per_s");
+        EXPECT_EQ(p["rate_per_s"], p["x_value"]);
+        EXPECT_EQ(p["conns"].get<int>() - p["active"].get<int>(), 100);  // idle
+        const auto& summary = p["loadgen"]["summary"];
+        EXPECT_EQ(p["loadgen"]["config"]["mode"], "open");
+        double rate = p["x_value"];
+        EXPECT_NEAR(summary["open_loop"]["offered_per_s"].get<double>(), rate, 0.01 * rate);
+        EXPECT_GT(summary["throughput_per_s"].get<double>(), 0);
+    }
+    const auto& plan = (*results)["plan"];
+    EXPECT_EQ(plan["rates_per_s"], nlohmann::json({1000, 3000}));
+    EXPECT_EQ(plan["rate_idle_conns"], nlohmann::json({100}));
+    EXPECT_EQ(plan["rate_active"], 10);
+    ASSERT_EQ((*results)["summary"].size(), 2u);
+    auto names = documented_names();
+    std::map<std::string, std::string> keys;
+    collect_keys(*results, "", keys);
+    for (const auto& [key, where] : keys)
+        EXPECT_TRUE(names.contains(key))
+            << "'" << key << "' (first at " << where << ") is not documented";
+    fs::remove_all(out);
 }
 
 // --- the counters' window is muxload's

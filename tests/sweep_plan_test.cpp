@@ -318,3 +318,122 @@ TEST(SweepPlan, EveryPlanRunsEveryModel) {
     EXPECT_EQ(pools.workers, 4);
     EXPECT_GT(pools.slow_rate_per_s, 0);
 }
+
+// --- the rate scenario (Gammo et al.): an open-loop rate sweep at each idle count
+
+namespace {
+Plan rate_plan() {
+    Plan plan;
+    plan.scenarios = {"rate"};
+    plan.rate_idle_conns = {0, 1000};
+    plan.rates_per_s = {1000, 5000, 20000};
+    plan.rate_active = 10;
+    plan.repeats = 1;
+    return plan;
+}
+}  // namespace
+
+TEST(SweepPlan, RateSweepsEveryRateAtEveryIdleCount) {
+    Plan plan = rate_plan();
+    auto points = expand_plan(plan, {"poll", "epoll-et"});
+    // 2 idle counts x 3 rates x 2 models, the rates in order at one idle count, then the next.
+    ASSERT_EQ(points.size(), 12u);
+    for (size_t i = 0; i < points.size(); ++i) {
+        const Point& p = points[i];
+        SCOPED_TRACE(p.label());
+        int idle = i < 6 ? 0 : 1000;
+        EXPECT_EQ(p.scenario, i < 6 ? "rate-idle-0" : "rate-idle-1000");
+        EXPECT_EQ(p.x_name, "rate_per_s");
+        EXPECT_EQ(p.x_value, plan.rates_per_s[(i / 2) % 3]);
+        EXPECT_EQ(p.rate_per_s, p.x_value);  // the offered rate is where it plots
+        EXPECT_EQ(p.active, 10);
+        EXPECT_EQ(p.conns, idle + 10);  // the idle count is conns - active
+        EXPECT_TRUE(p.reply_rate_is_figure);
+        EXPECT_EQ(p.requests_per_conn, 0);
+        EXPECT_TRUE(p.slow_mix.empty());
+    }
+    // muxload opens every connection, loads rate_active of them, open loop at the rate.
+    mux::sweep::Binaries bin{"muxserver", "muxload"};
+    auto argv = mux::sweep::loadgen_argv(points[11], plan, bin, "tcp:127.0.0.1:1", "/tmp/r.json");
+    EXPECT_TRUE(has_pair(argv, "--rate", "20000"));
+    EXPECT_TRUE(has_pair(argv, "--conns", "1010"));
+    EXPECT_TRUE(has_pair(argv, "--active", "10"));
+    // The plan records what it swept.
+    auto j = plan.to_json();
+    EXPECT_EQ(j["rates_per_s"], nlohmann::json({1000, 5000, 20000}));
+    EXPECT_EQ(j["rate_idle_conns"], nlohmann::json({0, 1000}));
+    EXPECT_EQ(j["rate_active"], 10);
+    // No other scenario says its reply rate is the figure.
+    for (const auto& p : expand_plan(small_plan(), {"poll"})) EXPECT_FALSE(p.reply_rate_is_figure);
+}
+
+TEST(SweepPlan, RateRunsOnlyWhenAPlanAsksAndNeedsItsRates) {
+    // A plan that names no scenarios runs the five it always did: rate multiplies points.
+    EXPECT_EQ(Plan{}.scenarios,
+              (std::vector<std::string>{"active", "idle", "latency", "churn", "slow"}));
+    EXPECT_FALSE(mux::sweep::plan_error(Plan{}));
+    EXPECT_FALSE(mux::sweep::plan_error(rate_plan()));
+    auto error_of = [](auto change) {
+        Plan plan = rate_plan();
+        change(plan);
+        return mux::sweep::plan_error(plan).value_or("");
+    };
+    EXPECT_NE(error_of([](Plan& p) { p.rates_per_s.clear(); }).find("rates"), std::string::npos);
+    EXPECT_NE(error_of([](Plan& p) {
+                  p.rates_per_s = {1000, 0};
+              }).find("not 0"),
+              std::string::npos);
+    EXPECT_NE(error_of([](Plan& p) { p.rate_idle_conns = {-1}; }).find("not -1"),
+              std::string::npos);
+    EXPECT_NE(error_of([](Plan& p) { p.rate_active = 0; }).find("not 0"), std::string::npos);
+    // Rates are only needed where rate runs.
+    Plan other = rate_plan();
+    other.scenarios = {"active"};
+    other.rates_per_s.clear();
+    EXPECT_FALSE(mux::sweep::plan_error(other));
+    // On the command line: rates and counts are lists; a rate of 0 or less is refused there.
+    mux::sweep::SweepOptions options;
+    EXPECT_EQ(parse_sweep({"--scenarios", "rate", "--rates", "2000,4000", "--rate-idle-conns",
+                           "0,5000", "--rate-active", "4"},
+                          options),
+              "");
+    EXPECT_EQ(options.plan.rates_per_s, (std::vector<double>{2000, 4000}));
+    EXPECT_EQ(options.plan.rate_idle_conns, (std::vector<int>{0, 5000}));
+    EXPECT_EQ(options.plan.rate_active, 4);
+    for (const char* bad : {"0", "-5"}) {
+        mux::sweep::SweepOptions refused;
+        EXPECT_NE(parse_sweep({"--rates", bad}, refused).find("--rates"), std::string::npos) << bad;
+    }
+    mux::sweep::SweepOptions refused;
+    EXPECT_NE(parse_sweep({"--scenarios", "rates"}, refused).find("--scenarios"),
+              std::string::npos);
+}
+
+TEST(SweepPlan, FdLimitTrimsRateIdleCountsAndSaysWhy) {
+    Plan plan = rate_plan();
+    plan.rate_idle_conns = {0, 5000, 9990};
+    plan.conns = {1};  // the other scenarios' counts fit
+    plan.idle_conns = {0};
+    auto notes = mux::sweep::trim_to_fd_limit(plan, Limits{10000});
+    EXPECT_EQ(plan.rate_idle_conns, (std::vector<int>{0, 5000}));
+    ASSERT_EQ(notes.size(), 1u);
+    // 9,990 idle + 10 loaded + 32 headroom.
+    EXPECT_NE(notes[0].find("rate idle conns 9990 dropped: needs 10032 fds"), std::string::npos)
+        << notes[0];
+}
+
+// The gammo plan: its rates and idle counts come from its file, every idle count fits this
+// machine's 20,000 fds per process, and the rates rise from well below saturation past it.
+TEST(SweepPlan, GammoPlanSweepsRatesAtEachIdleCount) {
+    Plan plan = parse_plan(mux::sweep::plan_path("gammo"));
+    EXPECT_EQ(plan.name, "gammo");
+    EXPECT_EQ(plan.scenarios, std::vector<std::string>{"rate"});
+    EXPECT_FALSE(mux::sweep::plan_error(plan));
+    EXPECT_EQ(plan.rate_idle_conns, (std::vector<int>{0, 1000, 5000, 10000}));
+    ASSERT_GE(plan.rates_per_s.size(), 5u);
+    EXPECT_TRUE(std::is_sorted(plan.rates_per_s.begin(), plan.rates_per_s.end()));
+    EXPECT_GE(plan.rates_per_s.back() / plan.rates_per_s.front(), 8);
+    Plan trimmed = plan;
+    EXPECT_TRUE(mux::sweep::trim_to_fd_limit(trimmed, Limits{20000}).empty());
+    EXPECT_EQ(trimmed.rate_idle_conns, plan.rate_idle_conns);
+}

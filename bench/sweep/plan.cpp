@@ -30,6 +30,9 @@ nlohmann::json Plan::to_json() const {
             {"slow_mix", slow_mix},
             {"slow_conns", slow_conns},
             {"slow_rate_per_s", slow_rate_per_s},
+            {"rates_per_s", rates_per_s},
+            {"rate_idle_conns", rate_idle_conns},
+            {"rate_active", rate_active},
             {"duration_s", duration_s},
             {"warmup_s", warmup_s},
             {"repeats", repeats},
@@ -42,6 +45,29 @@ nlohmann::json Plan::to_json() const {
 
 std::string Point::label() const {
     return fmt::format("{} {} {}={:g} #{}", model, scenario, x_name, x_value, repeat + 1);
+}
+
+std::string rate_scenario_name(int idle_conns) {
+    return fmt::format("rate-idle-{}", idle_conns);
+}
+
+std::optional<std::string> plan_error(const Plan& plan) {
+    if (std::find(plan.scenarios.begin(), plan.scenarios.end(), "rate") == plan.scenarios.end())
+        return std::nullopt;
+    if (plan.rates_per_s.empty())
+        return "the rate scenario needs its offered rates (rates, requests/s): none given";
+    for (double rate : plan.rates_per_s)
+        if (!(rate > 0))
+            return fmt::format("the rate scenario's rates must be above 0, not {:g}", rate);
+    if (plan.rate_idle_conns.empty())
+        return "the rate scenario needs its idle connection counts (rate-idle-conns): none given";
+    for (int idle : plan.rate_idle_conns)
+        if (idle < 0)
+            return fmt::format("the rate scenario's idle counts must be 0 or more, not {}", idle);
+    if (plan.rate_active < 1)
+        return fmt::format("the rate scenario needs at least 1 loaded connection, not {}",
+                           plan.rate_active);
+    return std::nullopt;
 }
 
 namespace {
@@ -71,6 +97,15 @@ std::vector<Point> scenario_points(const Plan& plan, const std::string& scenario
         p.rate_per_s = plan.slow_rate_per_s;
         p.slow_mix = plan.slow_mix;
         points.push_back(p);
+    } else if (scenario == "rate") {
+        for (int idle : plan.rate_idle_conns)
+            for (double rate : plan.rates_per_s) {
+                Point p = Point::at(rate_scenario_name(idle), "rate_per_s", rate,
+                                    idle + plan.rate_active, plan.rate_active);
+                p.rate_per_s = rate;
+                p.reply_rate_is_figure = true;
+                points.push_back(p);
+            }
     }
     return points;
 }
@@ -112,6 +147,7 @@ std::vector<std::string> trim_to_fd_limit(Plan& plan, const Limits& limits) {
     };
     trim(plan.conns, 0, "active conns");
     trim(plan.idle_conns, plan.idle_active, "idle conns");
+    trim(plan.rate_idle_conns, plan.rate_active, "rate idle conns");
     return notes;
 }
 

@@ -10,12 +10,17 @@
 
 namespace mux::sweep {
 
-inline const std::vector<std::string> kScenarios = {"active", "idle", "latency", "churn", "slow"};
+// Every scenario a plan may name. A plan that names none runs kDefaultScenarios: rate is run
+// only by plans that ask for it (gammo), since its points multiply (idle counts x rates).
+inline const std::vector<std::string> kScenarios = {"active", "idle", "latency",
+                                                    "churn",  "slow", "rate"};
+inline const std::vector<std::string> kDefaultScenarios = {"active", "idle", "latency", "churn",
+                                                           "slow"};
 
 struct Plan {
     std::string name = "custom";
     std::vector<std::string> models;  // empty: every registered model
-    std::vector<std::string> scenarios = kScenarios;
+    std::vector<std::string> scenarios = kDefaultScenarios;
     std::string proto = "mux1";
     uint32_t payload_bytes = 64;
     uint32_t reply_bytes = 64;
@@ -38,6 +43,14 @@ struct Plan {
     std::string slow_mix = "1%:10000";
     int slow_conns = 50;
     double slow_rate_per_s = 4000;
+    // rate: Gammo et al.'s experiment. At each idle count, rate_active loaded connections are
+    // driven open loop at each offered rate; the reply rate achieved is the figure. Each idle
+    // count is a scenario of its own in the results (rate_scenario_name), so its points group
+    // by rate and model like every other scenario's. No default rates: they come from a
+    // measurement on the machine, so the plan must say them.
+    std::vector<double> rates_per_s;
+    std::vector<int> rate_idle_conns = {0};
+    int rate_active = 10;
 
     double duration_s = 5;
     double warmup_s = 1;
@@ -64,7 +77,10 @@ struct Point {
     double rate_per_s = 0;      // 0: closed loop
     int requests_per_conn = 0;  // 0: unlimited; 1: churn
     std::string slow_mix;       // empty: none
-    int repeat = 0;             // 0-based
+    // rate: the reply rate achieved against the rate offered is the figure, so falling short
+    // of the rate past saturation is what the point measures, not a fault of the run.
+    bool reply_rate_is_figure = false;
+    int repeat = 0;  // 0-based
 
     static Point at(std::string scenario, std::string x_name, double x_value, int conns,
                     int active) {
@@ -107,6 +123,13 @@ void read_task_limits(Limits& limits);
 // one repeat, so a point's repeats lie minutes apart and sample the machine's drift, not one
 // moment of it: on a shared host that drift is the noise two runs differ by.
 std::vector<Point> expand_plan(const Plan& plan, const std::vector<std::string>& models);
+
+// The scenario name a rate point records: "rate-idle-1000" for 1,000 idle connections.
+std::string rate_scenario_name(int idle_conns);
+
+// What makes a plan unrunnable, said with its numbers ("the rate scenario needs rates"), or
+// nullopt. Checked before the first point runs.
+std::optional<std::string> plan_error(const Plan& plan);
 
 // Connection counts above the fd limit are dropped from the plan; these say which and why.
 std::vector<std::string> trim_to_fd_limit(Plan& plan, const Limits& limits);

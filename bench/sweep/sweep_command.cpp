@@ -45,7 +45,8 @@ void add_plan_option(CLI::App& app) {
     // CLI11 reads plans as config files; keys sit in a [sweep] section. Options given on the
     // command line override the plan.
     app.set_config("--plan", "",
-                   "Plan: a name from bench/plans (quick, full, check, slow-pools) or a .toml path")
+                   "Plan: a name from bench/plans (quick, full, check, slow-pools, gammo) or a "
+                   ".toml path")
         ->transform([](const std::string& value) {
             std::string path = plan_path(value);
             if (!std::filesystem::exists(path))
@@ -60,7 +61,8 @@ void setup_sweep(CLI::App& app, SweepOptions& o) {
     app.add_option("--models", p.models, "Models to run, comma-separated (default: all)")
         ->delimiter(',')
         ->check(CLI::IsMember(model_names()));
-    app.add_option("--scenarios", p.scenarios, "Scenarios: active,idle,latency,churn,slow")
+    app.add_option("--scenarios", p.scenarios,
+                   "Scenarios: active,idle,latency,churn,slow (the default), and rate")
         ->delimiter(',')
         ->check(CLI::IsMember(kScenarios))
         ->capture_default_str();
@@ -96,6 +98,20 @@ void setup_sweep(CLI::App& app, SweepOptions& o) {
     app.add_option("--slow-rate", p.slow_rate_per_s,
                    "slow: open-loop total rate, requests/s (latency corrected for coordinated "
                    "omission)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--rates", p.rates_per_s,
+                   "rate: offered open-loop total rates, requests/s, comma-separated (no default: "
+                   "measure the machine's saturation and span it)")
+        ->delimiter(',')
+        ->check(CLI::PositiveNumber);
+    app.add_option("--rate-idle-conns", p.rate_idle_conns,
+                   "rate: idle connection counts, a rate sweep at each")
+        ->delimiter(',')
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--rate-active", p.rate_active,
+                   "rate: loaded connections that carry the offered rate")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     app.add_option("--duration", p.duration_s, "Measured window per point, seconds")
@@ -147,6 +163,10 @@ int run_sweep(const SweepOptions& options) {
                        std::strerror(errno));
     }
 
+    if (auto error = plan_error(plan)) {
+        fmt::print(stderr, "sweep: {}\n", *error);
+        return 2;
+    }
     rlimit fd_limit{};
     getrlimit(RLIMIT_NOFILE, &fd_limit);
     Limits limits{fd_limit.rlim_max};

@@ -21,7 +21,7 @@ from matplotlib import ticker, transforms  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .results import METRICS  # noqa: E402
+from .results import METRICS, rate_idle_conns  # noqa: E402
 from .style import (X_LABELS, environment_facts, environment_line, fmt_x, model_style,  # noqa: E402
                     order_models, plan_line, scenario_about)
 
@@ -85,10 +85,20 @@ def chosen_x(runs, scenario: str, metric: str):
 class Chart:
     name: str
     title: str
-    kind: str  # "line", "bars" or "stacked"
+    kind: str  # "line", "bars", "stacked", or "rate" (reply rate against request rate)
     panels: list
     about: str  # what the chart shows, for the report
     ncols: int = 0  # 0: all panels in one row
+    panels_from_runs: object = None  # runs -> panels, for a chart whose panels the run decides
+
+    def panels_of(self, runs) -> list:
+        return self.panels_from_runs(runs) if self.panels_from_runs else self.panels
+
+
+def rate_panels(runs) -> list:
+    """One panel per idle count the runs swept the rate at, fewest idle first."""
+    idle = sorted({n for r in runs for e in r.entries if (n := rate_idle_conns(e.scenario)) is not None})
+    return [Panel(f"rate-idle-{n}", "throughput_per_s", f"{fmt_x(n)} idle connections") for n in idle]
 
 
 CHARTS = [
@@ -152,6 +162,13 @@ CHARTS = [
           "those behind them. A point muxload judged not clean (below 99% of the rate, or "
           "requests left unfinished) is crossed and labelled: its percentiles are a lower "
           "bound.", ncols=3),
+    Chart("reply_rate_vs_request_rate", "Reply rate against request rate, at each idle count", "rate", [],
+          "Gammo et al.'s experiment as they ran it: a few loaded connections offered requests open loop at "
+          "a rising rate, beside a fixed number of idle connections, one panel per idle count. A model "
+          "keeps up while its line follows the diagonal (every request answered as it is asked); where "
+          "it bends away the server is saturated, and the reply rate it levels off at is what it serves "
+          "those connections. Idle connections cost a model that scans them on every wakeup (select, "
+          "poll) a lower and earlier bend.", ncols=2, panels_from_runs=rate_panels),
 ]
 
 
@@ -178,7 +195,7 @@ def panel_has_data(run, panel: Panel) -> bool:
 
 
 def chart_has_data(chart: Chart, runs) -> bool:
-    return any(panel_has_data(r, p) for r in runs for p in chart.panels)
+    return any(panel_has_data(r, p) for r in runs for p in chart.panels_of(runs))
 
 
 def _fmt_tick(v, _pos=None) -> str:
@@ -290,7 +307,7 @@ def _draw_refusals(ax, walls: _Walls, model, series, metric, look, scale, valued
         _label_wall(ax, walls, wall.x_value, f"{prefix}{model} {wall.status}: {wall.reason_code}", colour)
 
 
-def _draw_line_panel(ax, panel: Panel, looks: list, models: list):
+def _draw_line_panel(ax, panel: Panel, looks: list, models: list, linear_x: bool = False):
     metric = METRICS.get(panel.metric)
     scale = metric.scale if metric else 1.0
     walls, xs, ys, x_name = _Walls(), [], [], "conns"
@@ -309,7 +326,12 @@ def _draw_line_panel(ax, panel: Panel, looks: list, models: list):
             ax.plot(px, py, color=colour, ls=look.linestyle, lw=1.7, alpha=look.alpha, zorder=2)
             for e, x, y in zip(valued, px, py):
                 _mark_point(ax, x, y, colour, marker, e, look, e.metrics[panel.metric], scale)
-    _set_x_axis(ax, xs, x_name)
+    if linear_x:
+        ax.set_xlim(0, max(xs) * 1.06)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
+        ax.set_xlabel(X_LABELS.get(x_name, x_name))
+    else:
+        _set_x_axis(ax, xs, x_name)
     _set_y_axis(ax, panel, ys)
     # Walls after the axes are scaled, so the dotted reach to the wall uses the final axes.
     for look in looks:
@@ -318,6 +340,16 @@ def _draw_line_panel(ax, panel: Panel, looks: list, models: list):
             valued = [e for e in series if panel.metric in e.metrics]
             _draw_refusals(ax, walls, model, series, panel.metric, look, scale, valued)
     ax.set_title(panel.title, fontsize=11)
+
+
+def _draw_rate_panel(ax, panel: Panel, looks: list, models: list):
+    """Reply rate against request rate on linear axes that share a scale, so the diagonal, where
+    every request offered is answered, is a straight line at 45 degrees."""
+    _draw_line_panel(ax, panel, looks, models, linear_x=True)
+    top = ax.get_xlim()[1]
+    ax.plot([0, top], [0, top], color="#888888", ls=(0, (4, 3)), lw=1.1, zorder=1)
+    ax.set_ylim(0, max(top, ax.get_ylim()[1]))  # a reply rate above the rate offered stays in view
+    ax.set_ylabel("reply rate (replies/s)")
 
 
 def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
@@ -435,6 +467,9 @@ def _draw_stacked_panel(ax, panel: Panel, looks: list, models: list):
 def _legend_handles(models: list, looks: list, kind: str) -> list:
     handles = [Line2D([], [], color=model_style(m)[0], marker=model_style(m)[1], ms=7, lw=1.7, label=m)
                for m in models]
+    if kind == "rate":
+        handles.append(Line2D([], [], color="#888888", ls=(0, (4, 3)), lw=1.1,
+                              label="reply rate = request rate"))
     if kind == "stacked":
         handles += [Patch(facecolor="#777777", edgecolor="#777777", label="user time"),
                     Patch(facecolor="#777777", edgecolor="#777777", alpha=0.45, hatch="///", label="kernel time")]
@@ -467,8 +502,14 @@ def _heading_lines(chart: Chart, looks: list, width_in: float) -> tuple:
         header = [("both runs: " if len(looks) > 1 else "") + envs[0]]
     else:
         header = [f"{lk.tag}: {env}" for lk, env in zip(looks, envs)]
-    scenarios = list(dict.fromkeys(p.scenario for p in chart.panels))
-    header.append("; ".join(f"{s}: {scenario_about(s, looks[-1].run.plan)}" for s in scenarios))
+    scenarios = list(dict.fromkeys(p.scenario for p in chart.panels_of([lk.run for lk in looks])))
+    idle = [n for s in scenarios if (n := rate_idle_conns(s)) is not None]
+    if idle and len(idle) == len(scenarios):  # one sentence for the rate panels, not one each
+        active = looks[-1].run.plan.get("rate_active", "?")
+        header.append(f"rate: {active} loaded connections offered each rate open loop, beside "
+                      f"{', '.join(fmt_x(n) for n in idle)} idle connections")
+    else:
+        header.append("; ".join(f"{s}: {scenario_about(s, looks[-1].run.plan)}" for s in scenarios))
     footer = [(f"{lk.tag}: " if lk.tag else "") + plan_line(lk.run.plan, lk.run.name) for lk in looks]
     wrap = lambda lines: [w for line in lines for w in textwrap.wrap(line, chars, subsequent_indent="    ")]
     return wrap(header), wrap(footer)
@@ -486,23 +527,24 @@ def _heading(fig, chart: Chart, header: list, footer: list, width_in: float, hei
 def draw_chart(chart: Chart, looks: list, out_dir: str) -> dict:
     """Draws one chart as SVG and PNG into out_dir; returns {"svg": path, "png": path}."""
     runs = [lk.run for lk in looks]
-    panels = [p for p in chart.panels if any(panel_has_data(r, p) for r in runs)]
+    panels = [p for p in chart.panels_of(runs) if any(panel_has_data(r, p) for r in runs)]
     models = order_models({e.model for r in runs for p in panels for e in r.scenario(p.scenario)})
-    ncols = chart.ncols or len(panels)
-    if chart.kind in ("bars", "stacked"):
-        ncols = min(ncols, len(panels))
+    ncols = min(chart.ncols or len(panels), len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    panel_w = PANEL_W_IN if chart.kind == "line" else 4.0
-    panel_h = 4.3 if chart.kind == "line" else 3.6
+    lines = chart.kind in ("line", "rate")
+    panel_w = PANEL_W_IN if lines else 4.0
+    panel_h = 4.3 if lines else 3.6
     width = ncols * panel_w + LEGEND_W_IN
     header, footer = _heading_lines(chart, looks, width)
     head_in = 0.85 + 0.19 * len(header)
-    foot_in = (0.75 if chart.kind == "line" else 1.05) + 0.16 * len(footer)
+    foot_in = (0.75 if lines else 1.05) + 0.16 * len(footer)
     height = nrows * panel_h + head_in + foot_in
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         if chart.kind == "line":
             _draw_line_panel(ax, panel, looks, models)
+        elif chart.kind == "rate":
+            _draw_rate_panel(ax, panel, looks, models)
         elif chart.kind == "stacked":
             _draw_stacked_panel(ax, panel, looks, models)
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .results import METRICS, SCENARIOS
+from .results import METRICS, scenario_order
 from .style import environment_facts, fmt_num, fmt_ratio, fmt_x, order_models
 
 COMPARE_SCHEMA = "muxbench-compare/1"
@@ -48,10 +48,9 @@ def _side(e) -> dict:
 
 def compare_rows(base, new) -> list:
     keys = {(e.scenario, e.model, e.x_value): e.x_name for run in (base, new) for e in run.entries}
-    scen_rank = {s: i for i, s in enumerate(SCENARIOS)}
     model_rank = {m: i for i, m in enumerate(order_models({k[1] for k in keys}))}
     rows = []
-    for (scenario, model, x) in sorted(keys, key=lambda k: (scen_rank.get(k[0], 99), k[0], model_rank[k[1]], k[2])):
+    for (scenario, model, x) in sorted(keys, key=lambda k: (scenario_order(k[0]), model_rank[k[1]], k[2])):
         b, n = base.entry(scenario, model, x), new.entry(scenario, model, x)
         rows.append({"scenario": scenario, "model": model, "x_name": keys[(scenario, model, x)], "x_value": x,
                      "base": _side(b), "new": _side(n),

@@ -239,14 +239,15 @@ def breakdown_sentence(run, panel) -> str:
 def chart_paragraph(chart, run) -> str:
     from .charts import panel_title  # charts never imports this module
     sentences = []
-    for panel in chart.panels:
+    panels = chart.panels_of([run])
+    for panel in panels:
         if panel.stack:
             s = breakdown_sentence(run, panel)
             if s:
                 sentences.append(s)
             continue
         if panel.metric in METRICS and run.has_metric(panel.scenario, panel.metric):
-            if len(chart.panels) > 1:
+            if len(panels) > 1:
                 got = panel_sentences(run, panel.scenario, panel.metric)
                 title = panel_title(panel, (e.x_name for e in run.scenario(panel.scenario)))
                 sentences += [f"{title[0].upper()}{title[1:]}: {s[0].lower()}{s[1:]}" for s in got]
@@ -256,7 +257,7 @@ def chart_paragraph(chart, run) -> str:
         s = retention_sentence(run, "idle", "throughput_per_s")
         if s:
             sentences.append(s[0].upper() + s[1:])
-    scenarios = list(dict.fromkeys(p.scenario for p in chart.panels))
+    scenarios = list(dict.fromkeys(p.scenario for p in panels))
     sentences += refusal_sentences(run, scenarios)
     return " ".join(sentences)
 

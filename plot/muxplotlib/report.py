@@ -8,7 +8,7 @@ import html
 from .charts import CHARTS, chart_has_data
 from .compare import SHORT, TABLE_METRICS, ratio_text, status_change
 from .narrative import chart_paragraph, compare_paragraph
-from .results import METRICS, SCENARIOS
+from .results import METRICS, scenario_order
 from .style import X_LABELS, environment_facts, fmt_num, fmt_x, order_models, scenario_about
 
 CSS = """
@@ -135,8 +135,7 @@ def _not_run_table(run) -> str:
 
 
 def write_report(run, charts_drawn: dict, path: str):
-    scenarios = [s for s in SCENARIOS if run.scenario(s)] + sorted(
-        {e.scenario for e in run.entries} - set(SCENARIOS))
+    scenarios = sorted({e.scenario for e in run.entries}, key=scenario_order)
     body = [f"<h1>muxbench results: {_e(run.name)}</h1>",
             f"<p class=sub>plan <b>{_e(run.plan.get('name', '?'))}</b>, {_e(run.started_at)} – {_e(run.finished_at)}, "
             f"{run.points_count} points, from <code>{_e(run.path)}</code></p>",

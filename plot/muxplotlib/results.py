@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from . import validation
@@ -21,6 +22,22 @@ SCHEMA_1 = "muxbench-results/1"
 # What a schema 1 metric is called in schema 2.
 SCHEMA_1_RENAMED = {"syscalls_per_request": "io_calls_per_request"}
 SCENARIOS = ("active", "idle", "latency", "churn", "slow")
+# The rate scenario records one scenario per idle count: "rate-idle-1000".
+RATE_SCENARIO = re.compile(r"rate-idle-(\d+)")
+
+
+def rate_idle_conns(scenario: str):
+    """The idle count of a rate scenario's name, or None for any other scenario."""
+    m = RATE_SCENARIO.fullmatch(scenario)
+    return int(m.group(1)) if m else None
+
+
+def scenario_order(scenario: str) -> tuple:
+    """Sort key: the fixed scenarios in their order, then rate by idle count, then the rest."""
+    if scenario in SCENARIOS:
+        return (SCENARIOS.index(scenario), 0, scenario)
+    idle = rate_idle_conns(scenario)
+    return (len(SCENARIOS), idle, scenario) if idle is not None else (len(SCENARIOS) + 1, 0, scenario)
 # not_clean: an open-loop point muxload judged not clean; it has figures, but not ok ones.
 # unsteady: a point whose load never settled before its window; never summarised or drawn as ok.
 STATUSES = ("ok", "not_clean", "unsteady", "refused", "failed")

@@ -138,4 +138,8 @@ def scenario_about(scenario: str, plan: dict) -> str:
                  f"over {p('slow_conns', '?')} connections" if "slow_rate_per_s" in plan
                  else f"work mix {p('slow_mix', '?')} over {p('slow_conns', '?')} connections, closed loop"),
     }
+    if scenario.startswith("rate-idle-") and scenario[len("rate-idle-"):].isdigit():
+        idle = fmt_num(int(scenario[len("rate-idle-"):]))
+        return (f"{idle} idle connections beside {p('rate_active', '?')} loaded ones, offered each rate "
+                "open loop")
     return about.get(scenario, scenario)

@@ -23,6 +23,9 @@ from muxplotlib.compare import compare_document  # noqa: E402
 from muxplotlib.results import ResultsError, Run  # noqa: E402
 
 ALL_MODELS = ["blocking", "nonblocking", "select", "poll", "epoll-lt", "epoll-et", "fork"]
+RATE_CHART = "reply_rate_vs_request_rate"
+# The charts of the plans that run the five fixed scenarios; the rate chart is the gammo plan's.
+PLAN_CHARTS = [c for c in CHARTS if c.name != RATE_CHART]
 
 
 def muxplot(*args, env=None):
@@ -59,7 +62,7 @@ class FullRunTest(TempDirCase):
         self.assertEqual(last, "report: " + os.path.join(os.path.abspath(self.out), "report.html"))
 
     def test_every_chart_is_written_and_its_svg_names_every_model(self):
-        for chart in CHARTS:
+        for chart in PLAN_CHARTS:
             with self.subTest(chart=chart.name):
                 png = os.path.join(self.out, chart.name + ".png")
                 with open(png, "rb") as f:
@@ -68,6 +71,13 @@ class FullRunTest(TempDirCase):
                 self.assertTrue(svg.lstrip().startswith("<?xml"))
                 for model in ALL_MODELS:
                     self.assertIn(f">{model}<", svg, f"{chart.name}.svg does not name {model}")
+
+    def test_the_rate_chart_is_skipped_quietly_without_rate_points(self):
+        self.assertFalse(os.path.exists(os.path.join(self.out, RATE_CHART + ".svg")))
+        self.assertEqual(self.result.stderr, "")
+        html = self.read(self.out, "report.html")
+        section = html[html.index(f'id="{RATE_CHART}"'):]
+        self.assertIn("Not drawn: this run has no data for it.", section[:section.index("</section>")])
 
     def test_select_wall_is_labelled_with_its_reason(self):
         for name in ("throughput_vs_conns", "latency_vs_conns", "idle_connections"):
@@ -86,7 +96,7 @@ class FullRunTest(TempDirCase):
 
     def test_report_is_self_contained(self):
         html = self.read(self.out, "report.html")
-        self.assertEqual(html.count("data:image/svg+xml;base64,"), len(CHARTS))
+        self.assertEqual(html.count("data:image/svg+xml;base64,"), len(PLAN_CHARTS))
         without_images = re.sub(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+", "", html)
         for fetch in ("http://", "https://", "<script", "<link", "@import", "url("):
             self.assertNotIn(fetch, without_images)
@@ -166,6 +176,93 @@ class FullRunTest(TempDirCase):
         for label in ("server user CPU per request", "server kernel CPU per request", "wait calls per request",
                       "I/O calls per request", "page faults per request", "connection ramp"):
             self.assertIn(label, html)
+
+
+class RateRunTest(TempDirCase):
+    """The gammo fixture: the rate scenario at 0, 1,000 and 5,000 idle connections, select
+    refused at 5,000 and failed at 1,000 and 80k/s, poll not clean at 5,000 and 80k/s,
+    epoll-et loadgen-bound at 0 idle and 80k/s."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.fixture = os.path.join(FIXTURES, "gammo")
+        cls.out = os.path.join(cls.tmp, "gammo")
+        cls.result = muxplot(cls.fixture, "--out", cls.out)
+
+    def test_draws_the_reply_rate_chart_and_no_other(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        drawn = sorted(f[:-4] for f in os.listdir(self.out) if f.endswith(".svg"))
+        self.assertEqual(drawn, [RATE_CHART])
+
+    def test_one_panel_per_idle_count_with_every_model_the_diagonal_and_the_reasons(self):
+        svg = self.read(self.out, RATE_CHART + ".svg")
+        for text in ("0 idle connections", "1k idle connections", "5k idle connections", ">select<", ">poll<",
+                     ">epoll-et<", "reply rate = request rate", "offered rate (requests/s)",
+                     "reply rate (replies/s)", "select refused: fd_setsize", "select failed: timeout",
+                     "not_clean: loadgen_not_clean", "beside 0, 1k, 5k idle connections"):
+            self.assertIn(text, svg)
+
+    def test_report_has_the_chart_and_its_tables_in_idle_order(self):
+        html = self.read(self.out, "report.html")
+        section = html[html.index(f'id="{RATE_CHART}"'):]
+        self.assertIn("data:image/svg+xml;base64,", section[:section.index("</section>")])
+        where = [html.index(f"<h3>rate-idle-{n}: ") for n in (0, 1000, 5000)]
+        self.assertEqual(where, sorted(where))
+        self.assertIn("5k idle connections: at 40k requests/s offered, epoll-et measured the highest throughput",
+                      html)
+
+    def _panel(self, idle):
+        """One rate panel drawn on real axes: (axes, figure)."""
+        import matplotlib.pyplot as plt
+        from muxplotlib import charts
+        run = Run(self.fixture)
+        panel = next(p for p in charts.rate_panels([run]) if p.scenario == f"rate-idle-{idle}")
+        fig, ax = plt.subplots()
+        charts._draw_rate_panel(ax, panel, [charts.Look(run)], run.models())
+        self.addCleanup(plt.close, fig)
+        return ax
+
+    def _markers_at(self, ax, x, marker):
+        return [ln for ln in ax.lines if ln.get_marker() == marker and list(ln.get_xdata()) == [x]]
+
+    def test_panels_follow_the_idle_counts_of_the_run(self):
+        from muxplotlib import charts
+        panels = charts.rate_panels([Run(self.fixture)])
+        self.assertEqual([p.scenario for p in panels], ["rate-idle-0", "rate-idle-1000", "rate-idle-5000"])
+        self.assertEqual(charts.rate_panels([Run(os.path.join(FIXTURES, "full"))]), [])
+
+    def test_the_diagonal_is_y_equals_x_across_the_offered_rates(self):
+        ax = self._panel(0)
+        diagonal = [ln for ln in ax.lines if ln.get_marker() in ("None", None, "")
+                    and len(ln.get_xdata()) == 2 and list(ln.get_xdata()) == list(ln.get_ydata())]
+        self.assertEqual(len(diagonal), 1)
+        self.assertEqual(diagonal[0].get_xdata()[0], 0)
+        self.assertGreaterEqual(diagonal[0].get_xdata()[1], 80000)
+        self.assertEqual(ax.get_ylim()[0], 0)
+        self.assertGreaterEqual(ax.get_ylim()[1], 80000)
+
+    def test_loadgen_bound_points_are_hollow_and_the_rest_filled(self):
+        ax = self._panel(0)
+        from muxplotlib.style import model_style
+        colour, marker = model_style("epoll-et")
+        bound, = self._markers_at(ax, 80000.0, marker)
+        self.assertEqual(bound.get_markerfacecolor(), "white")
+        self.assertEqual(list(bound.get_ydata()), [50000.0])
+        filled, = self._markers_at(ax, 40000.0, marker)
+        self.assertEqual(filled.get_markerfacecolor(), colour)
+
+    def test_not_ok_points_are_crossed_and_failed_ones_have_no_value(self):
+        # poll at 5,000 idle and 80k/s ran but not cleanly: its figure is crossed in black.
+        ax = self._panel(5000)
+        crosses = [ln for ln in self._markers_at(ax, 80000.0, "x") if ln.get_color() == "black"]
+        self.assertEqual(len(crosses), 1)
+        self.assertEqual(list(crosses[0].get_ydata()), [4000.0])
+        # select failed at 1,000 idle and 80k/s without numbers: no select marker sits there,
+        # only the wall's cross.
+        ax = self._panel(1000)
+        self.assertEqual(self._markers_at(ax, 80000.0, "D"), [])
+        self.assertTrue(self._markers_at(ax, 80000.0, "x"))
 
 
 class SchemaOneTest(TempDirCase):
