@@ -45,6 +45,12 @@ double idle_hog_anon_bytes(int hold_kib) {
     return anon ? double(*anon) : 0;
 }
 
+// The figure under `key`, which must be a number; else the test fails with why it is not.
+double figure(const nlohmann::json& cost, const char* key) {
+    EXPECT_TRUE(cost[key].is_number()) << key << ": " << cost["missing"].value(key, "(no reason)");
+    return cost[key].is_number() ? cost[key].get<double>() : -1e18;
+}
+
 }  // namespace
 
 // 256 KiB held per connection over 40 connections: the anonymous part comes out within 8 KiB
@@ -58,7 +64,7 @@ TEST(MemoryPerConnection, AKnownAllocationPerConnectionIsMeasured) {
     ASSERT_EQ(result["status"], "ok") << result.dump().substr(0, 3000);
     const auto& cost = result["server_cost"];
     ASSERT_EQ(cost["sources"]["memory_anon"], "proc") << cost["missing"];
-    double anon = cost["anon_bytes_per_connection"].get<double>();
+    double anon = figure(cost, "anon_bytes_per_connection");
     EXPECT_GE(anon, kHoldKib * kKiB - 1 * kKiB) << cost.dump();
     EXPECT_LE(anon, kHoldKib * kKiB + 8 * kKiB) << cost.dump();
     if (cost["sources"]["memory_kernel"].is_null()) {
@@ -68,13 +74,13 @@ TEST(MemoryPerConnection, AKnownAllocationPerConnectionIsMeasured) {
         GTEST_SKIP() << "no memory cgroup: " << cost["missing"]["kernel_bytes"];
     }
     EXPECT_EQ(cost["sources"]["memory"], "proc+cgroup1");
-    double kernel = cost["kernel_bytes_per_connection"].get<double>();
-    double socket = cost["socket_bytes_per_connection"].get<double>();
+    double kernel = figure(cost, "kernel_bytes_per_connection");
+    double socket = figure(cost, "socket_bytes_per_connection");
     EXPECT_GE(kernel, 0) << cost.dump();
     EXPECT_LE(kernel, 16 * kKiB) << cost.dump();
     EXPECT_GE(socket, -4 * kKiB) << cost.dump();
     EXPECT_LE(socket, 4 * kKiB) << cost.dump();
-    EXPECT_DOUBLE_EQ(cost["memory_bytes_per_connection"].get<double>(), anon + kernel + socket);
+    EXPECT_DOUBLE_EQ(figure(cost, "memory_bytes_per_connection"), anon + kernel + socket);
 }
 
 // The baseline is the server holding one connection, not the idle server: with 4 MiB held
@@ -89,10 +95,10 @@ TEST(MemoryPerConnection, TheBaselineHoldsOneConnection) {
     ASSERT_EQ(result["status"], "ok") << result.dump().substr(0, 3000);
     const auto& cost = result["server_cost"];
     ASSERT_EQ(cost["sources"]["memory_anon"], "proc") << cost["missing"];
-    double baseline = cost["baseline_anon_bytes"].get<double>();
+    double baseline = figure(cost, "baseline_anon_bytes");
     EXPECT_GE(baseline, idle + kHoldKib * kKiB - 64 * kKiB) << cost.dump();
     EXPECT_LT(baseline, idle + 2 * kHoldKib * kKiB) << cost.dump();
-    double anon = cost["anon_bytes_per_connection"].get<double>();
+    double anon = figure(cost, "anon_bytes_per_connection");
     EXPECT_NEAR(anon, kHoldKib * kKiB, 16 * kKiB) << cost.dump();
     EXPECT_GT(result["timing_s"]["memory_baseline"].get<double>(), 0);
 }
@@ -107,5 +113,5 @@ TEST(MemoryPerConnection, OneConnectionHasNoFigurePerConnection) {
         EXPECT_NE(cost["missing"][key].get<std::string>().find("one connection"),
                   std::string::npos);
     }
-    EXPECT_GE(cost["baseline_anon_bytes"].get<double>(), 64 * kKiB);
+    EXPECT_GE(figure(cost, "baseline_anon_bytes"), 64 * kKiB);
 }

@@ -18,7 +18,7 @@ namespace mux::sweep {
 // kBaselineWindowS, holding the connection idle after it (--hold-after-window) while
 // `sample` runs, then lets it close. Returns "" once `sample` ran with the connection open
 // after a completed window with replies, else why no baseline was taken (`sample` may have
-// run). Never longer than `time_left`.
+// run; it runs again on each of up to kBaselineTries runs). Never longer than `time_left`.
 std::string with_one_idle_connection(const Point& point, const Plan& plan, const Binaries& bin,
                                      const std::string& target, std::chrono::milliseconds time_left,
                                      const std::function<void()>& sample);
@@ -26,5 +26,8 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
 // Long enough for a few verified replies on loopback, short enough to cost the quick plan's
 // hundred-odd points a few seconds in all.
 constexpr double kBaselineWindowS = 0.02;
+// Runs of that muxload, with windows of 0.02, 0.1 and 0.5 s, before the baseline is given up
+// (its figures are then null, with why).
+constexpr int kBaselineTries = 3;
 
 }  // namespace mux::sweep
