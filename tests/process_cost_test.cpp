@@ -399,7 +399,7 @@ void probe_burner(const std::vector<std::string>& args,
     for (auto [name, value] : env) unsetenv(name);
     ASSERT_TRUE(burner.running()) << burner.error();
     ASSERT_EQ(burner.read_line(30s).value_or("(nothing)"), "started");
-    probe->sample_idle();
+    probe->sample_baseline();
     ASSERT_NO_FATAL_FAILURE(wait_until_tree_blocked(burner.pid()));
     probe->mark_start();
     burner.send_signal(SIGUSR1);
@@ -407,8 +407,9 @@ void probe_burner(const std::vector<std::string>& args,
     ASSERT_NO_FATAL_FAILURE(wait_until_tree_blocked(burner.pid()));
     probe->mark_end();
     probe->sample_memory();
-    // The walk of a small tree against a window of a few ms: allow it the whole window.
-    run.cost = probe->to_json(1000, 1, 1e9);
+    // The walk of a small tree against a window of a few ms: allow it the whole window. Two
+    // "connections", so that the memory figures per connection exist (over one).
+    run.cost = probe->to_json(1000, 2, 1e9);
     burner.stop(10s);
 }
 
@@ -431,7 +432,7 @@ TEST(ServerCostProbe, EveryFigureFromTheKernelCountersWhereAvailable) {
     for (const char* figure :
          {"context_switches", "page_faults", "syscalls", "wait_calls", "io_calls"})
         EXPECT_EQ(c["sources"][figure], "perf") << figure;
-    EXPECT_EQ(c["sources"]["memory"], "proc");
+    EXPECT_EQ(c["sources"]["memory_anon"], "proc");
     EXPECT_EQ(c["wait_calls"], 2 * 8 * 3);
     EXPECT_GE(c["cpu_us_per_request"].get<double>(), 100.0);  // 100 ms over 1000 requests
     EXPECT_EQ(c["perf"]["counters"]["task_clock_ns"]["time_enabled_ns"],
@@ -506,7 +507,11 @@ TEST(ServerCostProbe, WithoutCountersATreeThatIgnoresSigchldHasNoProcCpu) {
                      {{"MUXBENCH_DISABLE_PERF", "1"}, {"MUXBENCH_DISABLE_CGROUP", "1"}}, run));
     for (const char* key : {"cpu_s", "cpu_user_s", "page_faults", "io_calls"})
         expect_missing(run.cost, key, "ignores SIGCHLD");
-    EXPECT_EQ(run.cost["sources"]["memory"], "proc");
+    EXPECT_EQ(run.cost["sources"]["memory_anon"], "proc");
+    // Kernel and socket memory come from the cgroup alone: null and why, never 0.
+    expect_missing(run.cost, "kernel_bytes", "MUXBENCH_DISABLE_CGROUP");
+    expect_missing(run.cost, "socket_bytes", "MUXBENCH_DISABLE_CGROUP");
+    EXPECT_TRUE(run.cost["sources"]["memory"].is_null());
 }
 
 TEST(ServerCostProbe, WithoutTheCgroupPerfGivesTheCpuAndProcItsSplit) {
@@ -545,9 +550,9 @@ nlohmann::json serve_one_client(const std::string& model, int requests, bool per
     unsetenv("MUXBENCH_DISABLE_PERF");
     EXPECT_TRUE(server.started()) << server.error();
     if (!server.started()) return {};
-    probe.sample_idle();
     auto client = mux::test::Client::connect(server.address());
     EXPECT_TRUE(client.echo(1, 16));  // accepted and served once before the window
+    probe.sample_baseline();
     probe.mark_start();
     for (int i = 0; i < requests; ++i) EXPECT_TRUE(client.echo(uint64_t(i) + 2, 16));
     probe.mark_end();
@@ -746,8 +751,13 @@ TEST(ProcessCost, MemoryOfALivingChildIsItsProportionalSetSize) {
     EXPECT_GE(end.processes[1].pss_bytes, 49 * kMiB);
     // The tree's growth also carries the root's own allocator moves (ASan returned 0.4 MiB).
     EXPECT_GE(cost.end_pss_bytes, cost.start_pss_bytes + 45 * kMiB);
-    EXPECT_GE(mux::sweep::memory_bytes_per_connection(cost, 1), 45.0 * kMiB);
-    EXPECT_GE(mux::sweep::memory_bytes_per_connection(cost, 10), 4.5 * kMiB);
+    // They are anonymous pages, which the tree's Pss_Anon counts once.
+    EXPECT_GE(end.processes[1].anon_pss_bytes, 49 * kMiB);
+    std::string why;
+    auto anon_start = mux::sweep::tree_anon_bytes(start, &why);
+    auto anon_end = mux::sweep::tree_anon_bytes(end, &why);
+    ASSERT_TRUE(anon_start && anon_end) << why;
+    EXPECT_GE(*anon_end, *anon_start + 45 * kMiB);
     EXPECT_GE(cost.page_faults, 50u * 256);  // the child's faults, from /proc
 }
 

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "limit.hpp"
+#include "memory_baseline.hpp"
 #include "models.hpp"
 #include "server_cost.hpp"
 #include "subprocess.hpp"
@@ -273,7 +274,11 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         return failed(result, "server_start",
                       "muxserver printed no listening line: " + ready_line.value_or("(nothing)"));
     result["server_settings"] = server_settings(ready);
-    probe.sample_idle();
+    auto baseline_started = Clock::now();
+    std::string no_baseline = with_one_idle_connection(point, plan, bin, ready["endpoint"],
+                                                       std::min(left(), milliseconds(10000)),
+                                                       [&probe] { probe.sample_baseline(); });
+    double baseline_s = seconds_since(baseline_started);
 
     std::string json_path =
         fmt::format("{}/muxbench-point-{}-{}.json", std::filesystem::temp_directory_path().string(),
@@ -352,7 +357,8 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
             {"total", total_s},
             {"start_sample", start_sample_s},
             {"end_sample", end_sample_s},
-            {"memory_sample", memory_sample_s}};
+            {"memory_sample", memory_sample_s},
+            {"memory_baseline", baseline_s}};
     }
 
     std::ifstream in(json_path);
@@ -370,7 +376,8 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     ServerCostProbe::WindowUnixNs window{
         report["summary"].value("window_start_unix_ns", uint64_t{0}),
         report["summary"].value("window_end_unix_ns", uint64_t{0})};
-    result["server_cost"] = probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare, window);
+    result["server_cost"] =
+        probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare, window, no_baseline);
     // muxload's word that it was the limit, then the server's side beside it (limit.hpp).
     const bool loadgen_saturated = report["summary"].value("loadgen_bound", false);
     const auto busy_share = server_busy_share(result["server_cost"], plan.server_cpus.size());

@@ -49,8 +49,12 @@
 //
 // Memory. VmHWM of the root is its peak RSS over its whole life. For a tree, RSS would count
 // pages shared after fork once per process, so the tree's memory is the sum of proportional
-// set sizes (Pss, smaps_rollup): a page shared by n processes counts 1/n in each, and the
-// sum is what the tree really holds. A zombie has no memory left.
+// set sizes (Pss, smaps_rollup): a page shared by n processes counts 1/n in each. Pss also
+// counts file pages (libc, the binary), whose share falls when another process maps them
+// (the load generator maps the same libc), so what a connection costs is read from the
+// anonymous part alone, Pss_Anon: heap, stacks and the like, which only the tree's own
+// processes share (copy-on-write after fork, each page split among its sharers), so the sum
+// over the tree counts each anonymous page it holds exactly once. A zombie has no memory left.
 #include "process_cost.hpp"
 
 #include <fcntl.h>
@@ -178,8 +182,12 @@ void read_memory_and_io(pid_t pid, ProcessReading& out) {
             out.ignores_sigchld = (mask >> (SIGCHLD - 1)) & 1;
         }
     }
-    if (auto rollup = read_proc_file(dir + "/smaps_rollup"))
+    if (auto rollup = read_proc_file(dir + "/smaps_rollup")) {
         out.pss_bytes = field_value(*rollup, "Pss") * 1024;
+        out.anon_pss_bytes = field_value(*rollup, "Pss_Anon") * 1024;
+        // a zombie's rollup is empty: it holds nothing
+        out.anon_pss_shown = rollup->empty() || rollup->find("\nPss_Anon:") != std::string::npos;
+    }
     if (auto io = read_proc_file(dir + "/io")) {
         out.read_syscalls = field_value(*io, "syscr");
         out.write_syscalls = field_value(*io, "syscw");
@@ -367,10 +375,21 @@ ServerCost cost_between(const ProcessTreeSample& start, const ProcessTreeSample&
     return cost;
 }
 
-double memory_bytes_per_connection(const ServerCost& cost, uint64_t connections) {
-    if (cost.end_pss_bytes <= cost.start_pss_bytes || connections == 0) return 0.0;
-    return static_cast<double>(cost.end_pss_bytes - cost.start_pss_bytes) /
-           static_cast<double>(connections);
+std::optional<uint64_t> tree_anon_bytes(const ProcessTreeSample& sample, std::string* why) {
+    if (!sample.root_alive) {
+        *why = fmt::format("the server (pid {}) was gone when its memory was read", sample.root);
+        return std::nullopt;
+    }
+    uint64_t sum = 0;
+    for (const auto& p : sample.processes) {
+        if (!p.anon_pss_shown) {
+            *why = fmt::format("/proc/{}/smaps_rollup shows no Pss_Anon (Linux 5.7 and later do)",
+                               p.pid);
+            return std::nullopt;
+        }
+        sum += p.anon_pss_bytes;
+    }
+    return sum;
 }
 
 LifetimeUsage lifetime_usage(const rusage& usage) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,11 +35,15 @@ struct ProcessReading {
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
     // /proc/PID/io: all threads, living and dead, plus every descendant this process reaped.
-    uint64_t read_syscalls = 0;    // syscr
-    uint64_t write_syscalls = 0;   // syscw
-    uint64_t peak_rss_bytes = 0;   // VmHWM
-    uint64_t rss_bytes = 0;        // VmRSS
-    uint64_t pss_bytes = 0;        // Pss from smaps_rollup (0 for a zombie: its memory is gone)
+    uint64_t read_syscalls = 0;   // syscr
+    uint64_t write_syscalls = 0;  // syscw
+    uint64_t peak_rss_bytes = 0;  // VmHWM
+    uint64_t rss_bytes = 0;       // VmRSS
+    uint64_t pss_bytes = 0;       // Pss from smaps_rollup (0 for a zombie: its memory is gone)
+    // Pss_Anon from smaps_rollup: anonymous pages, each shared one (copy-on-write after fork)
+    // counted 1/n in each of its n sharers, so the tree's sum counts every page once.
+    uint64_t anon_pss_bytes = 0;
+    bool anon_pss_shown = true;    // false when smaps_rollup has no Pss_Anon (Linux before 5.7)
     bool ignores_sigchld = false;  // SigIgn: its children are reaped by the kernel
 };
 
@@ -79,10 +84,9 @@ struct ServerCost {
 // The cost of the window between two samples of the same root.
 ServerCost cost_between(const ProcessTreeSample& start, const ProcessTreeSample& end);
 
-// (PSS of the tree at end - PSS at start) / connections, floored at 0; 0 for no connection.
-// For this to mean "per connection", `start` must be the idle server before the connections
-// were opened.
-double memory_bytes_per_connection(const ServerCost& cost, uint64_t connections);
+// The tree's anonymous memory (the sum of Pss_Anon), or nullopt with *why: a process whose
+// smaps_rollup shows no Pss_Anon, or a root that is gone.
+std::optional<uint64_t> tree_anon_bytes(const ProcessTreeSample& sample, std::string* why);
 
 // What wait4 reports for a server once it exited (mux::Subprocess::usage()): its whole life,
 // start-up and shutdown included, plus every descendant it reaped, context switches of reaped

@@ -22,12 +22,19 @@
 // creating process is gone: no process bears its pid, or a zombie does, or one that started
 // after a process the group holds (the pid was reused). No other group is ever created,
 // joined or removed.
-// Memory later (issue 17): v1's memory controller is one more directory of the same name in
-// the memory hierarchy, beside the driver's own memory group (so the driver's limit keeps
-// applying), joined by attach() like the CPU one; its memory.stat then holds the tree's
-// anonymous and socket memory. On v2 the memory controller must be enabled in the parent's
-// cgroup.subtree_control, which the kernel refuses for a group that holds processes (the
-// driver's own group, unless it is the root): the runs would need a parent group of their own.
+// Memory: v1's memory controller is one more directory of the same name in the memory
+// hierarchy, inside the driver's own memory group (so the driver's limit keeps applying),
+// joined by attach() like the CPU one. Its memory.kmem.usage_in_bytes is the kernel memory
+// charged to the tree (a socket accepted by a task of the group is charged to it at accept,
+// its slab object included, since Linux 6.12's kmem_cache_charge; earlier kernels charge the
+// slab object to no one, as it is allocated in softirq) and memory.kmem.tcp.usage_in_bytes
+// its sockets' buffers. v1 charges socket buffers to a group only once its TCP limit has been
+// written (the kernel's tcpmem_active), so the group's is set to the maximum when it is made:
+// that adds a charge to every socket buffer allocation of the server, the same for every
+// model. On v2 the memory controller must be enabled in the parent's cgroup.subtree_control,
+// which the kernel refuses for a group that holds processes (the driver's own group, unless it
+// is the root): the runs would need a parent group of their own, which is not done; there the
+// memory figures are null with that reason.
 #include "run_cgroup.hpp"
 
 #include <fcntl.h>
@@ -58,9 +65,13 @@ constexpr std::string_view kPrefix = "muxbench-";
 
 // MUXBENCH_DISABLE_CGROUP: "1" (or anything but "0" and "cgroup2") makes no group; "cgroup2"
 // leaves out only v2, so that tests reach v1's cpuacct where both are mounted.
-std::string_view cgroup_switch() {
-    const char* value = std::getenv("MUXBENCH_DISABLE_CGROUP");
+std::string_view switch_value(const char* name) {
+    const char* value = std::getenv(name);
     return value && *value && std::string_view(value) != "0" ? value : "";
+}
+
+std::string_view cgroup_switch() {
+    return switch_value("MUXBENCH_DISABLE_CGROUP");
 }
 
 bool disabled_by_environment() {
@@ -311,12 +322,51 @@ RunCgroup::RunCgroup() {
         dirs_ = {dir};
         hierarchy_ = hierarchy->name;
         std::string why;
-        if (read_cpu(&why)) return;
+        if (read_cpu(&why)) {
+            make_memory_group(name);
+            return;
+        }
         tried.push_back(why);
         std::string ignored;
         remove(&ignored);
     }
     error_ = "no cgroup gives the tree's CPU: " + fmt::format("{}", fmt::join(tried, "; "));
+}
+
+void RunCgroup::make_memory_group(const std::string& name) {
+    if (!switch_value("MUXBENCH_DISABLE_MEMORY_CGROUP").empty()) {
+        memory_error_ = "memory cgroup disabled by MUXBENCH_DISABLE_MEMORY_CGROUP";
+        return;
+    }
+    auto hierarchy = find_hierarchy(false, "memory");
+    if (!hierarchy) {
+        memory_error_ =
+            "no cgroup v1 memory hierarchy is mounted (v2's memory controller would need a "
+            "parent group of the runs' own: run_cgroup.cpp)";
+        return;
+    }
+    std::string dir = (fs::path(hierarchy->parent) / name).string();
+    if (mkdir(dir.c_str(), 0755) != 0) {
+        memory_error_ = fmt::format("mkdir {}: {}", dir, std::strerror(errno));
+        return;
+    }
+    register_group(dir);
+    std::string why;
+    if (!write_file(dir + "/memory.kmem.tcp.limit_in_bytes", "-1", &why)) {
+        memory_error_ = why + " (v1 charges no socket buffer to a group whose TCP limit is unset)";
+        empty_and_remove(dir.c_str());
+        unregister_group(dir);
+        return;
+    }
+    memory_dir_ = dir;
+    dirs_.push_back(dir);
+    if (!read_memory(&why)) {
+        memory_error_ = why;
+        memory_dir_.clear();
+        empty_and_remove(dir.c_str());
+        unregister_group(dir);
+        dirs_.pop_back();
+    }
 }
 
 RunCgroup::~RunCgroup() {
@@ -325,9 +375,29 @@ RunCgroup::~RunCgroup() {
 }
 
 bool RunCgroup::attach(pid_t pid, std::string* error) {
-    for (const auto& dir : dirs_)
-        if (!write_file(dir + "/cgroup.procs", std::to_string(pid), error)) return false;
-    return ok();
+    if (!ok() || !write_file(dirs_.front() + "/cgroup.procs", std::to_string(pid), error))
+        return false;
+    if (!memory_dir_.empty() &&
+        !write_file(memory_dir_ + "/cgroup.procs", std::to_string(pid), &memory_error_))
+        memory_dir_.clear();  // the group stays in dirs_, to be removed with the rest
+    return true;
+}
+
+std::optional<CgroupMemory> RunCgroup::read_memory(std::string* error) const {
+    if (memory_dir_.empty()) {
+        *error = memory_error_.empty() ? error_ : memory_error_;
+        return std::nullopt;
+    }
+    auto kernel = number_in(memory_dir_ + "/memory.kmem.usage_in_bytes");
+    auto socket = number_in(memory_dir_ + "/memory.kmem.tcp.usage_in_bytes");
+    if (!kernel || !socket) {
+        *error = fmt::format(
+            "cannot read {}/memory.kmem.usage_in_bytes and "
+            "memory.kmem.tcp.usage_in_bytes",
+            memory_dir_);
+        return std::nullopt;
+    }
+    return CgroupMemory{*kernel, *socket};
 }
 
 std::optional<CgroupCpu> RunCgroup::read_cpu(std::string* error) const {
@@ -370,6 +440,7 @@ std::vector<pid_t> RunCgroup::processes() const {
 
 bool RunCgroup::remove(std::string* error) {
     bool all = true;
+    memory_dir_.clear();
     for (const auto& dir : dirs_) {
         if (int err = empty_and_remove(dir.c_str())) {
             *error = fmt::format("cannot remove {}: {}", dir, std::strerror(err));
@@ -384,8 +455,8 @@ bool RunCgroup::remove(std::string* error) {
 std::vector<std::string> remove_stale_cgroups(std::vector<std::string>* errors) {
     std::vector<std::string> removed;
     if (disabled_by_environment()) return removed;
-    for (bool v2 : {true, false}) {
-        auto hierarchy = find_hierarchy(v2, "cpuacct");
+    for (auto hierarchy : {find_hierarchy(true, "cpuacct"), find_hierarchy(false, "cpuacct"),
+                           find_hierarchy(false, "memory")}) {
         if (!hierarchy) continue;
         std::error_code ec;
         for (const auto& entry : fs::directory_iterator(hierarchy->parent, ec)) {

@@ -18,10 +18,20 @@ struct CgroupCpu {
     uint64_t system_us = 0;
 };
 
-// One directory per hierarchy the run uses. Today that is one: the hierarchy that gives CPU
-// (cgroup v2 where a group's cpu.stat is there, else v1 cpuacct). A hierarchy for memory
-// (v1 memory, or v2 with the memory controller) is one more directory of the same name,
-// joined by attach() like the first; see run_cgroup.cpp.
+// What the v1 memory controller charged to the group, now.
+struct CgroupMemory {
+    // memory.kmem.usage_in_bytes: kernel memory the tree's tasks allocated (socket, file and
+    // epoll structures, kernel stacks, page tables), tcp buffers not included
+    uint64_t kernel_bytes = 0;
+    // memory.kmem.tcp.usage_in_bytes: the tree's sockets' buffers (what /proc/net/sockstat
+    // counts as TCP mem for the whole machine)
+    uint64_t socket_bytes = 0;
+};
+
+// One directory per hierarchy the run uses: the one that gives CPU (cgroup v2 where a
+// group's cpu.stat is there, else v1 cpuacct) and, where it is mounted, v1's memory
+// hierarchy, for the tree's kernel and socket memory: a directory of the same name, joined
+// by attach() like the first; see run_cgroup.cpp.
 class RunCgroup {
   public:
     // Creates muxbench-<pid of this process>-<n> in the CPU hierarchy, beside this process's
@@ -40,9 +50,16 @@ class RunCgroup {
     // The group's directory in the CPU hierarchy.
     std::string path() const { return ok() ? dirs_.front() : ""; }
 
-    // Moves pid into the group (before it execs, so all it forks is born inside).
+    // Moves pid into the group (before it execs, so all it forks is born inside). The memory
+    // group is joined too where there is one; failing that only loses the memory figures
+    // (memory_error() says why).
     bool attach(pid_t pid, std::string* error);
     std::optional<CgroupCpu> read_cpu(std::string* error) const;
+    // The run's group in the v1 memory hierarchy, "" when there is none: memory_error() says
+    // why. MUXBENCH_DISABLE_MEMORY_CGROUP=1 makes none (for tests of the fallback).
+    const std::string& memory_path() const { return memory_dir_; }
+    const std::string& memory_error() const { return memory_error_; }
+    std::optional<CgroupMemory> read_memory(std::string* error) const;
     // The processes in the group now (cgroup.procs).
     std::vector<pid_t> processes() const;
     // SIGKILLs every process in the group and removes it; false with *error if it could not
@@ -50,9 +67,12 @@ class RunCgroup {
     bool remove(std::string* error);
 
   private:
-    std::vector<std::string> dirs_;
+    void make_memory_group(const std::string& name);
+
+    std::vector<std::string> dirs_;  // the CPU group first, then the memory group if any
     std::string hierarchy_;
     std::string error_;
+    std::string memory_dir_, memory_error_;
 };
 
 // Removes this tool's groups whose creating process is gone (a sweep killed with SIGKILL),

@@ -6,7 +6,9 @@
 //   syscalls          perf (raw_syscalls:sys_enter); nothing else counts every call
 //   wait_calls        perf (sys_enter filtered to the wait calls)
 //   io_calls          perf (sys_enter filtered to the I/O calls), /proc syscr + syscw
-//   memory            /proc after the window
+//   memory_anon       /proc (the tree's Pss_Anon), at the baseline and after the window
+//   memory_kernel     the run's v1 memory cgroup (kernel and socket memory), the same
+//   memory            both: memory_bytes_per_connection is their sum per connection
 // A figure no source gives is null, and `missing` says why for each of its keys; a source's
 // problem only ever moves the figures it would have given to the next source.
 #include "server_cost.hpp"
@@ -79,8 +81,16 @@ void ServerCostProbe::attach(pid_t pid) {
         counters_ = std::move(inherited);
 }
 
-void ServerCostProbe::sample_idle() {
-    idle_ = sample_process_tree(pid_);
+ServerCostProbe::MemoryReading ServerCostProbe::read_memory() {
+    MemoryReading reading{sample_process_tree(pid_), std::nullopt, ""};
+    reading.cgroup = cgroup_.read_memory(&reading.cgroup_error);
+    return reading;
+}
+
+double ServerCostProbe::sample_baseline() {
+    int64_t began = monotonic_now_ns();
+    baseline_ = read_memory();
+    return double(monotonic_now_ns() - began) / 1e9;
 }
 
 ServerCostProbe::Edge ServerCostProbe::mark(TreeCounters::Edge which) {
@@ -126,7 +136,7 @@ double ServerCostProbe::mark_end() {
 
 double ServerCostProbe::sample_memory() {
     int64_t began = monotonic_now_ns();
-    memory_ = sample_process_tree(pid_);
+    memory_ = read_memory();
     return double(monotonic_now_ns() - began) / 1e9;
 }
 
@@ -183,10 +193,117 @@ void put_figure(json& cost, json& sources, json& missing, const char* figure, co
     }
 }
 
+// One part of the tree's memory, at the baseline and after the window, or why not.
+struct MemoryPart {
+    std::optional<double> baseline, after;
+    std::string baseline_why, after_why;
+    // (after - baseline) over the connections beyond the baseline's one, or nullopt with *why.
+    // Never floored: a part that shrank says so.
+    std::optional<double> per_connection(uint64_t connections, std::string* why) const {
+        if (!after) return *why = after_why, std::nullopt;
+        if (!baseline) return *why = baseline_why, std::nullopt;
+        if (connections < 2) {
+            *why = "a point of one connection has none beyond the baseline's";
+            return std::nullopt;
+        }
+        return (*after - *baseline) / double(connections - 1);
+    }
+};
+
+// Puts `value` under `key`, or null and why not in `missing`.
+void put_value(json& cost, json& missing, const char* key, std::optional<double> value,
+               const std::string& why) {
+    if (value) {
+        bool whole = *value >= 0 && *value < 9e15 && std::floor(*value) == *value;
+        cost[key] = whole ? json(uint64_t(*value)) : json(*value);
+    } else {
+        cost[key] = json();
+        missing[key] = why;
+    }
+}
+
 }  // namespace
 
+void ServerCostProbe::put_memory(json& cost, json& sources, json& missing, uint64_t connections,
+                                 const std::string& no_baseline) const {
+    const std::string not_after = "the server's memory was not read after the window";
+    const std::string not_before = no_baseline.empty() ? "no baseline was taken" : no_baseline;
+    MemoryPart anon, kernel, socket;
+    anon.after_why = kernel.after_why = socket.after_why = not_after;
+    anon.baseline_why = kernel.baseline_why = socket.baseline_why = not_before;
+    auto fill = [&](const std::optional<MemoryReading>& r, bool after) {
+        if (!r) return;
+        std::string why;
+        auto anon_bytes = tree_anon_bytes(r->tree, &why);
+        (after ? anon.after : anon.baseline) =
+            anon_bytes ? std::optional<double>(*anon_bytes) : std::nullopt;
+        (after ? anon.after_why : anon.baseline_why) = "proc: " + why;
+        std::string cgroup_why = "cgroup: " + r->cgroup_error;
+        for (auto* part : {&kernel, &socket})
+            (after ? part->after_why : part->baseline_why) = cgroup_why;
+        if (!r->cgroup) return;
+        (after ? kernel.after : kernel.baseline) = double(r->cgroup->kernel_bytes);
+        (after ? socket.after : socket.baseline) = double(r->cgroup->socket_bytes);
+    };
+    if (no_baseline.empty()) fill(baseline_, false);
+    fill(memory_, true);
+
+    sources["memory_anon"] = anon.after ? json("proc") : json();
+    put_value(cost, missing, "anon_bytes", anon.after, anon.after_why);
+    put_value(cost, missing, "baseline_anon_bytes", anon.baseline, anon.baseline_why);
+    std::string why;
+    auto anon_per = anon.per_connection(connections, &why);
+    put_value(cost, missing, "anon_bytes_per_connection", anon_per, why);
+    // /proc's other readings of the same walks
+    bool tree_after = memory_ && memory_->tree.root_alive;
+    bool tree_before = no_baseline.empty() && baseline_ && baseline_->tree.root_alive;
+    auto tree_sum = [](const ProcessTreeSample& t, uint64_t ProcessReading::*field) {
+        uint64_t sum = 0;
+        for (const auto& p : t.processes) sum += p.*field;
+        return double(sum);
+    };
+    std::string gone = "proc: the server was not read, or was gone";
+    put_value(cost, missing, "peak_rss_bytes",
+              tree_after ? std::optional(double(memory_->tree.processes.front().peak_rss_bytes))
+                         : std::nullopt,
+              gone);
+    put_value(cost, missing, "pss_bytes",
+              tree_after ? std::optional(tree_sum(memory_->tree, &ProcessReading::pss_bytes))
+                         : std::nullopt,
+              gone);
+    put_value(cost, missing, "idle_pss_bytes",
+              tree_before ? std::optional(tree_sum(baseline_->tree, &ProcessReading::pss_bytes))
+                          : std::nullopt,
+              tree_before || !no_baseline.empty() ? not_before : gone);
+    put_value(cost, missing, "descendants_at_end",
+              tree_after ? std::optional(double(memory_->tree.processes.size() - 1)) : std::nullopt,
+              gone);
+
+    sources["memory_kernel"] = kernel.after ? json("cgroup1") : json();
+    put_value(cost, missing, "kernel_bytes", kernel.after, kernel.after_why);
+    put_value(cost, missing, "baseline_kernel_bytes", kernel.baseline, kernel.baseline_why);
+    auto kernel_per = kernel.per_connection(connections, &why);
+    put_value(cost, missing, "kernel_bytes_per_connection", kernel_per, why);
+    put_value(cost, missing, "socket_bytes", socket.after, socket.after_why);
+    put_value(cost, missing, "baseline_socket_bytes", socket.baseline, socket.baseline_why);
+    auto socket_per = socket.per_connection(connections, &why);
+    put_value(cost, missing, "socket_bytes_per_connection", socket_per, why);
+
+    std::optional<double> total;
+    std::vector<std::string> total_why;
+    if (anon_per && kernel_per && socket_per) total = *anon_per + *kernel_per + *socket_per;
+    if (!anon_per) total_why.push_back(missing["anon_bytes_per_connection"].get<std::string>());
+    if (!kernel_per &&
+        (total_why.empty() || total_why.back() != missing["kernel_bytes_per_connection"]))
+        total_why.push_back(missing["kernel_bytes_per_connection"].get<std::string>());
+    sources["memory"] = total ? json("proc+cgroup1") : json();
+    put_value(cost, missing, "memory_bytes_per_connection", total,
+              fmt::format("{}", fmt::join(total_why, "; ")));
+}
+
 json ServerCostProbe::to_json(uint64_t requests, uint64_t connections, double max_walk_share,
-                              std::optional<WindowUnixNs> loadgen_window) const {
+                              std::optional<WindowUnixNs> loadgen_window,
+                              const std::string& no_baseline) const {
     json cost = json::object(), sources = json::object(), missing = json::object();
     Figure cpu, split, switches, faults, syscalls, waits, ios;
     if (start_ && end_) {
@@ -317,27 +434,7 @@ json ServerCostProbe::to_json(uint64_t requests, uint64_t connections, double ma
     put_figure(cost, sources, missing, "io_calls", ios, {{"io_calls", 1}},
                {{"io_calls_per_request", 1}}, requests);
 
-    // Memory: the idle server against the tree after the window, both from /proc.
-    Figure memory;
-    if (idle_ && memory_) {
-        ServerCost grown = cost_between(*idle_, *memory_);
-        if (auto problem = grown.problems.find("memory"); problem != grown.problems.end())
-            memory.refuse("proc", problem->second);
-        else
-            memory.give("proc", {double(grown.root_peak_rss_bytes), double(grown.end_pss_bytes),
-                                 double(grown.start_pss_bytes),
-                                 memory_bytes_per_connection(grown, connections),
-                                 double(grown.descendants_at_end)});
-    } else {
-        memory.refuse("proc", "the server was not sampled idle and after the window");
-    }
-    put_figure(cost, sources, missing, "memory", memory,
-               {{"peak_rss_bytes", 1},
-                {"pss_bytes", 1},
-                {"idle_pss_bytes", 1},
-                {"memory_bytes_per_connection", 1},
-                {"descendants_at_end", 1}},
-               {}, requests);
+    put_memory(cost, sources, missing, connections, no_baseline);
     cost["sources"] = sources;
     cost["missing"] = missing;
     return cost;

@@ -25,8 +25,9 @@ class ServerCostProbe {
     // For SpawnOptions::before_exec: moves the server into the cgroup and opens the counters
     // on it (on the cgroup where it can, else inherited from the server), before it runs.
     void attach(pid_t pid);
-    // The idle server's memory, once it listens and before any connection.
-    void sample_idle();
+    // The memory baseline: the server holding the load generator's one connection, idle
+    // (point_runner.cpp). Returns the seconds it took.
+    double sample_baseline();
     // At the edges of muxload's window: the counters, the cgroup, and /proc when a figure
     // must fall back to it. Each returns the seconds its reading took.
     double mark_start();
@@ -40,10 +41,12 @@ class ServerCostProbe {
         uint64_t start = 0;
         uint64_t end = 0;
     };
-    // server_cost for `requests` completed in the window over `connections`. /proc's figures
+    // server_cost for `requests` completed in the window over `connections`. When no baseline
+    // was taken, `no_baseline` says why. /proc's figures
     // are left out when its walks took more than `max_walk_share` of the window.
     nlohmann::json to_json(uint64_t requests, uint64_t connections, double max_walk_share,
-                           std::optional<WindowUnixNs> loadgen_window = std::nullopt) const;
+                           std::optional<WindowUnixNs> loadgen_window = std::nullopt,
+                           const std::string& no_baseline = "") const;
 
     RunCgroup& cgroup() { return cgroup_; }
     const TreeCounters& counters() const { return counters_; }
@@ -59,6 +62,15 @@ class ServerCostProbe {
         double walk_s = 0;
     };
     Edge mark(TreeCounters::Edge which);
+    // The tree's memory at one instant: /proc's walk and the memory cgroup's charges.
+    struct MemoryReading {
+        ProcessTreeSample tree;
+        std::optional<CgroupMemory> cgroup;
+        std::string cgroup_error;
+    };
+    MemoryReading read_memory();
+    void put_memory(nlohmann::json& cost, nlohmann::json& sources, nlohmann::json& missing,
+                    uint64_t connections, const std::string& no_baseline) const;
 
     pid_t pid_ = 0;
     RunCgroup cgroup_;
@@ -66,7 +78,7 @@ class ServerCostProbe {
     std::string attach_error_;                  // why the cgroup does not hold the server
     std::string cgroup_mode_error_;             // why the counters could not follow the cgroup
     TreeCounters counters_;
-    std::optional<ProcessTreeSample> idle_, memory_;
+    std::optional<MemoryReading> baseline_, memory_;
     std::optional<Edge> start_, end_;
 };
 
