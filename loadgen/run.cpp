@@ -200,6 +200,10 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     std::atomic<uint64_t> window_start{kUndecidedNs};
     auto window_ns = uint64_t(o.duration_s * 1e9);
     uint64_t ready = 0, active_ready = 0, realtime_offset_ns = 0;
+    // The ramp: from the first connect to the last connection ready. Read here, while every
+    // worker waits at the barrier: a connection readied later writes its worker's figure
+    // while this thread would be reading it.
+    uint64_t first_connect = UINT64_MAX, last_ready = 0;
     auto on_ramped = [&]() noexcept {
         times.run_start_ns = now_ns();
         realtime_offset_ns = clock_ns(CLOCK_REALTIME) - times.run_start_ns;
@@ -208,6 +212,9 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
         for (auto& w : workers) {
             ready += w->ready_connections();
             active_ready += w->ready_active_connections();
+            if (w->first_connect_ns() != 0)
+                first_connect = std::min(first_connect, w->first_connect_ns());
+            last_ready = std::max(last_ready, w->last_ready_ns());
         }
     };
     std::barrier ramped(std::ptrdiff_t(workers.size() + 1), on_ramped);
@@ -221,30 +228,27 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
         });
     ramped.arrive_and_wait();
     emit(events, {{"event", "warmup"}, {"pid", getpid()}, {"start_ns", times.run_start_ns}});
-    // The ramp: from the first connect to the last connection ready (or the ramp's end,
-    // when not all became ready).
-    uint64_t first_connect = UINT64_MAX, last_ready = 0;
-    for (auto& w : workers) {
-        if (w->first_connect_ns() != 0)
-            first_connect = std::min(first_connect, w->first_connect_ns());
-        last_ready = std::max(last_ready, w->last_ready_ns());
-    }
+    // The ramp ends at the last connection ready (or at the ramp's end, when not all became
+    // ready).
     uint64_t ramp_end = ready == o.conns ? last_ready : times.run_start_ns;
     double ramp_s = first_connect < ramp_end ? double(ramp_end - first_connect) / 1e9 : 0.0;
 
     SteadyOutcome outcome =
         settle_window(o, steady, times.run_start_ns, active_ready, workers, events);
-    times.window_start_ns = outcome.window_start_ns;
-    times.window_end_ns = times.window_start_ns + window_ns;
-    window_start.store(times.window_start_ns, std::memory_order_release);
+    // This thread's own copy: the workers copy `times` as they start running, and learn the
+    // window's start from the atomic alone.
+    RunTimes edges = times;
+    edges.window_start_ns = outcome.window_start_ns;
+    edges.window_end_ns = edges.window_start_ns + window_ns;
+    window_start.store(edges.window_start_ns, std::memory_order_release);
     // The window's edges, known from now: a driver that reads the server's counters can
     // wake at these instants instead of waiting for the lines below, which this thread prints
     // only once it is scheduled after each edge.
     emit(events, {{"event", "window"},
                   {"pid", getpid()},
-                  {"start_ns", times.window_start_ns},
-                  {"end_ns", times.window_end_ns}});
-    sleep_until_ns(times.window_start_ns);
+                  {"start_ns", edges.window_start_ns},
+                  {"end_ns", edges.window_end_ns}});
+    sleep_until_ns(edges.window_start_ns);
     uint64_t process_cpu_start = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     emit(events, {{"event", "measure_start"},
                   {"pid", getpid()},
@@ -252,7 +256,7 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
                   {"ramp_s", ramp_s},
                   {"connect_time_s", ramp_s},
                   {"connections_ready", ready}});
-    sleep_until_ns(times.window_end_ns);
+    sleep_until_ns(edges.window_end_ns);
     uint64_t process_cpu_end = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     emit(events, {{"event", "measure_end"}, {"pid", getpid()}, {"t_ns", now_ns()}});
     for (auto& t : threads) t.join();
@@ -267,12 +271,12 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     s.has_last_check = outcome.judged;
     s.last_check = outcome.verdict;
     s.steady_active_connections = outcome.active_connections;
-    s.warmup_s = double(times.window_start_ns - times.run_start_ns) / 1e9;
+    s.warmup_s = double(edges.window_start_ns - edges.run_start_ns) / 1e9;
     s.warmup_extended_s = std::max(0.0, s.warmup_s - o.warmup_s);
     s.open_loop = o.open_loop();
-    s.duration_s = double(times.window_end_ns - times.window_start_ns) / 1e9;
-    s.window_start_unix_ns = times.window_start_ns + realtime_offset_ns;
-    s.window_end_unix_ns = times.window_end_ns + realtime_offset_ns;
+    s.duration_s = double(edges.window_end_ns - edges.window_start_ns) / 1e9;
+    s.window_start_unix_ns = edges.window_start_ns + realtime_offset_ns;
+    s.window_end_unix_ns = edges.window_end_ns + realtime_offset_ns;
     s.throughput_per_s = double(s.requests) / s.duration_s;
     s.connect_time_s = ramp_s;
     s.process_cpu_us = double(process_cpu_end - process_cpu_start) / 1e3;

@@ -44,7 +44,7 @@ SteadyVerdict judge_steady(std::span<const WarmupInterval> intervals, const Stea
             "{:.0f}/s then {:.0f}/s{}",
             std::lround(v.change_share * 100), v.span_s, r1 / half_s, r2 / half_s, offered));
     }
-    if (!rule.open_loop && v.served_at_mid < n)
+    if (!rule.open_loop && v.served_at_mid < n && v.served_at_end > v.served_at_mid)
         v.reasons.push_back(fmt::format(
             "served {} of {} active connections by {:.3g} s before the judged warmup's end, "
             "{} by its end",

@@ -7,11 +7,15 @@
 // kJudgedIntervals intervals that have ended kAnnounceIntervals before the window's planned
 // start (with a 1 s warmup: from 0.4 s to 0.9 s), split into two halves:
 //
-// - served connections (closed loop): every active connection has been answered at least
-//   once by the judged span's midpoint. In closed loop every connection has a request in
-//   flight from the moment the load begins, so a connection still waiting for its first reply
-//   that late is one the server has not reached yet (fork accepting and forking its way
-//   through the queue): the set of connections the window would measure is still growing.
+// - served connections (closed loop): the set of active connections answered at least once
+//   has stopped growing, that is, every one was answered by the judged span's midpoint, or
+//   none was first answered after it. In closed loop every connection has a request in
+//   flight from the moment the load begins, so connections still being answered for the
+//   first time that late are ones the server is still reaching (fork accepting and forking
+//   its way through the queue): the set the window would measure is still growing. A set
+//   that has stopped short of every connection is a server starving some of them: that is
+//   steady unfairness, which the window's fairness figures (Jain's index, unserved
+//   connections) report; calling it unsteady would drop exactly the points that show it.
 //   Open loop sends only as often as the rate asks, so a slow rate reaches a connection
 //   late by design; this part is not applied there.
 // - throughput: the replies of the two halves differ by at most kMaxReplyChangeShare of the

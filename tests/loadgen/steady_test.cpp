@@ -67,6 +67,24 @@ TEST(Steady, ConnectionsStillBeingReachedAreNot) {
         << v.reasons[0];
 }
 
+TEST(Steady, ConnectionsStarvedForGoodAreUnfairNotUnsteady) {
+    // A server that serves 600 of 1,000 connections and never reaches the rest: the set
+    // stopped growing, so the load is steady and the window's fairness figures say the rest.
+    std::vector<uint64_t> r(18, 1000), first(18, 0);
+    first[0] = 500;
+    first[1] = 100;
+    SteadyVerdict v = judge_steady(run_of(r, 1000, first), closed(1000));
+    EXPECT_TRUE(v.steady) << ::testing::PrintToString(v.reasons);
+    EXPECT_EQ(v.served_at_mid, 600u);
+    EXPECT_EQ(v.served_at_end, 600u);
+    // One more connection first answered after the midpoint: still growing, not steady.
+    first[15] = 1;
+    v = judge_steady(run_of(r, 1000, first), closed(1000));
+    EXPECT_FALSE(v.steady);
+    EXPECT_NE(v.reasons[0].find("served 600 of 1000 active connections"), std::string::npos)
+        << v.reasons[0];
+}
+
 TEST(Steady, AStallIsNotSteadyAtZero) {
     std::vector<uint64_t> r(18, 0);
     for (size_t i = 0; i < 6; ++i) r[i] = 2000;
