@@ -8,7 +8,10 @@ namespace {
 using enum Concurrency;
 constexpr std::array kModels{
     ModelInfo{"blocking", "one thread, blocking I/O, one connection at a time", run_blocking},
-    ModelInfo{"nonblocking", "one thread, O_NONBLOCK, busy-polls every socket", run_nonblocking},
+    ModelInfo{.name = "nonblocking",
+              .summary = "one thread, O_NONBLOCK, busy-polls every socket",
+              .run = run_nonblocking,
+              .polls_when_idle = true},
     ModelInfo{"select", "one thread, select(); fds >= FD_SETSIZE refused", run_select},
     ModelInfo{"poll", "one thread, poll() over a compact pollfd array", run_poll},
     ModelInfo{"epoll-lt", "one thread, level-triggered epoll", run_epoll_lt},

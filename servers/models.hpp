@@ -38,6 +38,8 @@ struct ModelInfo {
     bool et_drain = false;     // reads edge-triggered, by the rule --et-drain picks
     bool reuse_port = false;   // its TCP listener is opened with SO_REUSEPORT
     bool buffer_ring = false;  // receives into a provided-buffer ring (--io-uring-buffers)
+    // Spends its spare time polling, so its CPUs are busy at any load and show no headroom.
+    bool polls_when_idle = false;
     // Whether the kernel lets the model run here; nullptr: always. On false, *why is filled.
     bool (*available)(Unavailable* why) = nullptr;
 

@@ -80,7 +80,8 @@ TEST(MemoryPerConnection, AKnownAllocationPerConnectionIsMeasured) {
     EXPECT_LE(kernel, 16 * kKiB) << cost.dump();
     EXPECT_GE(socket, -4 * kKiB) << cost.dump();
     EXPECT_LE(socket, 4 * kKiB) << cost.dump();
-    EXPECT_DOUBLE_EQ(figure(cost, "memory_bytes_per_connection"), anon + kernel + socket);
+    // Socket buffers hold the data in flight when memory is read: beside the total, not in it.
+    EXPECT_DOUBLE_EQ(figure(cost, "memory_bytes_per_connection"), anon + kernel);
 }
 
 // The baseline is the server holding one connection, not the idle server: with 4 MiB held

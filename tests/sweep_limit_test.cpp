@@ -23,15 +23,19 @@ TEST(SweepLimit, TheLoadGeneratorIsTheLimitOnlyWhenTheServerHasHeadroom) {
     EXPECT_EQ(mux::sweep::judge_limit(false, std::nullopt), Limit::Neither);
 }
 
-TEST(SweepLimit, TheServersShareIsItsCpuOverTheWindowAndItsCpus) {
-    nlohmann::json cost = {{"cpu_s", 1.8}, {"window_s", 2.0}};
-    EXPECT_DOUBLE_EQ(*mux::sweep::server_busy_share(cost, 1), 0.9);
-    // A pool on two CPUs that used 1.8 CPU-seconds in 2 s had half of them spare.
-    EXPECT_DOUBLE_EQ(*mux::sweep::server_busy_share(cost, 2), 0.45);
-    EXPECT_FALSE(mux::sweep::server_busy_share({{"cpu_s", nullptr}, {"window_s", 2.0}}, 1));
-    EXPECT_FALSE(mux::sweep::server_busy_share({{"window_s", 2.0}}, 1));
-    EXPECT_FALSE(mux::sweep::server_busy_share({{"cpu_s", 1.0}, {"window_s", 0.0}}, 1));
-    EXPECT_FALSE(mux::sweep::server_busy_share(cost, 0));
+TEST(SweepLimit, TheServersShareIsHowBusyItsCpusWere) {
+    auto window = [](nlohmann::json idle_share) {
+        return nlohmann::json{{"server_cpus", {{"steal_share", 0.05}, {"idle_share", idle_share}}}};
+    };
+    EXPECT_DOUBLE_EQ(*mux::sweep::server_busy_share(window(0.1), false), 0.9);
+    // Stolen time is no headroom: a CPU with no idle time is saturated, whoever took it.
+    EXPECT_DOUBLE_EQ(*mux::sweep::server_busy_share(window(0.0), false), 1.0);
+    EXPECT_DOUBLE_EQ(*mux::sweep::server_busy_share(window(0.75), false), 0.25);
+    // Unknown: no /proc/stat reading, or a model that polls when idle.
+    EXPECT_FALSE(mux::sweep::server_busy_share(window(nullptr), false));
+    EXPECT_FALSE(mux::sweep::server_busy_share(nlohmann::json::object(), false));
+    EXPECT_FALSE(mux::sweep::server_busy_share(nullptr, false));
+    EXPECT_FALSE(mux::sweep::server_busy_share(window(0.0), true));
 }
 
 nlohmann::json repeat(bool loadgen_saturated, double server_busy_share, const char* status = "ok") {

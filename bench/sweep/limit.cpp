@@ -25,13 +25,14 @@ Limit judge_limit(bool loadgen_saturated, std::optional<double> server_busy_shar
     return server_saturated ? Limit::Server : Limit::Neither;
 }
 
-std::optional<double> server_busy_share(const nlohmann::json& server_cost, size_t server_cpus) {
-    const auto cpu = server_cost.find("cpu_s");
-    const auto window = server_cost.find("window_s");
-    if (server_cpus == 0 || cpu == server_cost.end() || window == server_cost.end() ||
-        !cpu->is_number() || !window->is_number() || window->get<double>() <= 0)
-        return std::nullopt;
-    return cpu->get<double>() / (window->get<double>() * double(server_cpus));
+std::optional<double> server_busy_share(const nlohmann::json& window_conditions,
+                                        bool polls_when_idle) {
+    if (polls_when_idle || !window_conditions.is_object()) return std::nullopt;
+    const auto cpus = window_conditions.find("server_cpus");
+    if (cpus == window_conditions.end() || !cpus->is_object()) return std::nullopt;
+    const auto idle = cpus->find("idle_share");
+    if (idle == cpus->end() || !idle->is_number()) return std::nullopt;
+    return std::clamp(1.0 - idle->get<double>(), 0.0, 1.0);
 }
 
 namespace {

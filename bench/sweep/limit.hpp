@@ -4,10 +4,15 @@
 // an open-loop schedule falling behind, its own delay large beside the latency). That alone
 // does not make the server's figure a lower bound: when the server was as busy, both sides
 // ran out together, and the figure is the pair's ceiling. So the server's side is judged too,
-// from the kernel's count of its CPU time over the window against the CPUs it may use.
+// from how busy its CPUs were over the window: 1 - their idle share (/proc/stat). The sweep
+// keeps everything else off those CPUs, so their busy time is the server's, with the kernel
+// work done on its behalf that its own CPU time misses (a loopback peer's softirqs, time a
+// hypervisor stole): fork at 2,000 connections used 0.87 of its CPU by its own count while
+// that CPU had no idle time. Whether one busy thread of a pool saturates is not judged: a
+// pool's CPUs are its own, and idle time on any of them is headroom.
 //
-// Busy-poll (nonblocking) spends every spare cycle polling, so its server side always reads as
-// saturated and its points are never "loadgen" alone: its CPU share cannot show headroom.
+// Busy-poll (nonblocking) spends every spare cycle polling, so its CPUs are busy at any load:
+// its share is unknown, and muxload's verdict alone decides its points.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -30,8 +35,10 @@ const char* limit_name(Limit limit);
 // word alone decides, as it did before the server side was judged.
 Limit judge_limit(bool loadgen_saturated, std::optional<double> server_busy_share);
 
-// CPU seconds over the window, against the window times the CPUs the server may use.
-std::optional<double> server_busy_share(const nlohmann::json& server_cost, size_t server_cpus);
+// 1 - the server CPUs' idle share over the window (conditions.window.server_cpus); nullopt
+// when it is unknown or the model polls when idle.
+std::optional<double> server_busy_share(const nlohmann::json& window_conditions,
+                                        bool polls_when_idle);
 
 // A group of repeats, judged on their medians: the load generator is saturated when more than
 // half of the repeats say so, the server when its median busy share is at the bar.

@@ -380,7 +380,10 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         probe.to_json(requests, uint64_t(point.conns), kMaxSampleShare, window, no_baseline);
     // muxload's word that it was the limit, then the server's side beside it (limit.hpp).
     const bool loadgen_saturated = report["summary"].value("loadgen_bound", false);
-    const auto busy_share = server_busy_share(result["server_cost"], plan.server_cpus.size());
+    const ModelInfo* model = find_model(point.model);
+    const auto busy_share =
+        server_busy_share(result["conditions"].value("window", nlohmann::json()),
+                          model != nullptr && model->polls_when_idle);
     const Limit limit = judge_limit(loadgen_saturated, busy_share);
     result["loadgen_saturated"] = loadgen_saturated;
     result["server_busy_share"] =

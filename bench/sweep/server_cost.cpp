@@ -8,7 +8,10 @@
 //   io_calls          perf (sys_enter filtered to the I/O calls), /proc syscr + syscw
 //   memory_anon       /proc (the tree's Pss_Anon), at the baseline and after the window
 //   memory_kernel     the run's v1 memory cgroup (kernel and socket memory), the same
-//   memory            both: memory_bytes_per_connection is their sum per connection
+//   memory            both: memory_bytes_per_connection is anon + kernel per connection.
+//                     Socket buffers (kmem.tcp) are reported beside it, never in it: they
+//                     hold the data in flight when memory is read, a page per socket with a
+//                     request queued, so they move with the moment of reading, not the model.
 // A figure no source gives is null, and `missing` says why for each of its keys; a source's
 // problem only ever moves the figures it would have given to the next source.
 #include "server_cost.hpp"
@@ -82,8 +85,11 @@ void ServerCostProbe::attach(pid_t pid) {
 }
 
 ServerCostProbe::MemoryReading ServerCostProbe::read_memory() {
-    MemoryReading reading{sample_process_tree(pid_), std::nullopt, ""};
+    // The cgroup first: one read, where the /proc walk of a large fork tree takes up to a
+    // second, during which the queued data the socket part counts drains away.
+    MemoryReading reading;
     reading.cgroup = cgroup_.read_memory(&reading.cgroup_error);
+    reading.tree = sample_process_tree(pid_);
     return reading;
 }
 
@@ -291,7 +297,7 @@ void ServerCostProbe::put_memory(json& cost, json& sources, json& missing, uint6
 
     std::optional<double> total;
     std::vector<std::string> total_why;
-    if (anon_per && kernel_per && socket_per) total = *anon_per + *kernel_per + *socket_per;
+    if (anon_per && kernel_per) total = *anon_per + *kernel_per;
     if (!anon_per) total_why.push_back(missing["anon_bytes_per_connection"].get<std::string>());
     if (!kernel_per &&
         (total_why.empty() || total_why.back() != missing["kernel_bytes_per_connection"]))
