@@ -275,9 +275,14 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
                       "muxserver printed no listening line: " + ready_line.value_or("(nothing)"));
     result["server_settings"] = server_settings(ready);
     auto baseline_started = Clock::now();
-    std::string no_baseline = with_one_idle_connection(point, plan, bin, ready["endpoint"],
-                                                       std::min(left(), milliseconds(10000)),
-                                                       [&probe] { probe.sample_baseline(); });
+    // Churn holds no connection: it opens one per request, so what its memory grew by over a
+    // run is what thousands of closed connections left behind, not a cost per held one.
+    std::string no_baseline =
+        point.requests_per_conn > 0
+            ? "churn opens a connection per request and holds none: no memory per connection"
+            : with_one_idle_connection(point, plan, bin, ready["endpoint"],
+                                       std::min(left(), milliseconds(10000)),
+                                       [&probe] { probe.sample_baseline(); });
     double baseline_s = seconds_since(baseline_started);
 
     std::string json_path =
