@@ -43,7 +43,8 @@ int merge_folders(const std::vector<std::string>& folders, const std::string& ou
         }
         runs.push_back(std::move(*results));
     }
-    if (fs::exists(fs::path(out) / "results.json")) {
+    if (fs::exists(fs::path(out) / "results.json") ||
+        fs::exists(fs::path(out) / "results.json.gz")) {
         fmt::print(stderr, "merge: {} already holds a run; give a new folder\n", out);
         return 2;
     }

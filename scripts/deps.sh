@@ -8,6 +8,7 @@ packages=(
   cmake g++ make git pkg-config
   # libraries
   libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev googletest libbenchmark-dev liburing-dev
+  zlib1g-dev
   # charts and their tests (plot/ uses Debian's python3, not whatever python3 is on PATH)
   python3 python3-matplotlib python3-pytest
   # tools the tests and peer comparisons drive (Google Benchmark's compare.py reads our

@@ -2,6 +2,7 @@
 // folder is read back through the same reader plots and checks use.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <csignal>
@@ -607,6 +608,59 @@ TEST(SweepResults, OnlyOkRepeatsAreSummarised) {
 
 fs::path fixture(const char* name) {
     return fs::path(MUX_SOURCE_DIR) / "plot/tests/fixtures" / name;
+}
+
+// results/reference is stored as results.json.gz: a folder holding only that reads as the
+// plain file does, and a damaged or oversized one is refused with the file's name.
+TEST(SweepResults, ReadsAGzippedResultsFolder) {
+    fs::path dir = fresh_dir("gz");
+    fs::create_directories(dir);
+    std::string error;
+    auto plain = mux::sweep::read_results(fixture("full"), &error);
+    ASSERT_TRUE(plain) << error;
+    auto bytes_of = [](const fs::path& file) {
+        std::ifstream in(file, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    std::string text = bytes_of(fixture("full") / "results.json");
+    auto write_gz = [&](const std::string& bytes) {
+        gzFile out = gzopen((dir / "results.json.gz").c_str(), "wb");
+        ASSERT_TRUE(out);
+        ASSERT_EQ(gzwrite(out, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+        ASSERT_EQ(gzclose(out), Z_OK);
+    };
+    write_gz(text);
+    EXPECT_EQ(mux::sweep::results_file(dir), dir / "results.json.gz");
+    auto packed = mux::sweep::read_results(dir, &error);
+    ASSERT_TRUE(packed) << error;
+    EXPECT_EQ(*packed, *plain);
+
+    // Cut in half: the compressed stream ends early.
+    auto size = fs::file_size(dir / "results.json.gz");
+    fs::resize_file(dir / "results.json.gz", size / 2);
+    EXPECT_FALSE(mux::sweep::read_results(dir, &error));
+    EXPECT_NE(error.find("results.json.gz"), std::string::npos) << error;
+
+    // A gzip bomb: 1 GiB of spaces and a byte more, as 64 copies of one 16 MiB member (a
+    // gzip file may hold several, read one after the other) and a member holding "{".
+    write_gz(std::string(size_t{1} << 24, ' '));
+    std::string member = bytes_of(dir / "results.json.gz");
+    write_gz("{");
+    std::string tail = bytes_of(dir / "results.json.gz");
+    {
+        std::ofstream bomb(dir / "results.json.gz", std::ios::binary | std::ios::trunc);
+        for (int i = 0; i < 64; ++i) bomb << member;
+        bomb << tail;
+    }
+    EXPECT_FALSE(mux::sweep::read_results(dir, &error));
+    EXPECT_NE(error.find("more than 1024 MiB"), std::string::npos) << error;
+
+    // Where both are there, the plain file is the run.
+    write_gz("not json");
+    std::ofstream(dir / "results.json") << text;
+    EXPECT_EQ(mux::sweep::results_file(dir), dir / "results.json");
+    EXPECT_TRUE(mux::sweep::read_results(dir, &error)) << error;
+    fs::remove_all(dir);
 }
 
 TEST(SweepResults, SchemaOneIsReadAsSchemaTwoSays) {

@@ -4,8 +4,10 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include "gbench_export.hpp"
 #include "limit.hpp"
@@ -189,14 +191,68 @@ void upgrade_from_schema_1(nlohmann::json& results) {
     results["upgraded_from"] = kResultsSchema1;
 }
 
-std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error) {
-    auto file = std::filesystem::is_directory(path) ? path / "results.json" : path;
-    std::ifstream in(file);
+namespace {
+
+// A results file decompresses to at most this: the full plan's run is about 12 MB, and a
+// file that claims more is refused before it fills the memory.
+constexpr size_t kMaxResultsBytes = size_t{1} << 30;
+
+// The text of a gzip-compressed results file, or nullopt with *error naming the file.
+std::optional<std::string> read_gzip(const std::filesystem::path& file, std::string* error) {
+    gzFile in = gzopen(file.c_str(), "rb");
     if (!in) {
         *error = fmt::format("{}: cannot open (is it a muxbench results folder?)", file.string());
         return std::nullopt;
     }
-    auto j = parse_results(in, file.string(), error);
+    std::string text;
+    char chunk[1 << 16];
+    int n = 0;
+    while ((n = gzread(in, chunk, sizeof chunk)) > 0) {
+        if (text.size() + size_t(n) > kMaxResultsBytes) {
+            gzclose(in);
+            *error =
+                fmt::format("{}: decompresses to more than {} MiB; no results file is that big",
+                            file.string(), kMaxResultsBytes >> 20);
+            return std::nullopt;
+        }
+        text.append(chunk, size_t(n));
+    }
+    int code = Z_OK;
+    std::string why = n < 0 ? gzerror(in, &code) : "";
+    gzclose(in);
+    if (n < 0) {
+        *error = fmt::format("{}: not a readable gzip file: {}", file.string(), why);
+        return std::nullopt;
+    }
+    return text;
+}
+
+}  // namespace
+
+std::filesystem::path results_file(const std::filesystem::path& path) {
+    if (!std::filesystem::is_directory(path)) return path;
+    auto plain = path / "results.json";
+    auto packed = path / "results.json.gz";
+    return !std::filesystem::exists(plain) && std::filesystem::exists(packed) ? packed : plain;
+}
+
+std::optional<nlohmann::json> read_results(const std::filesystem::path& path, std::string* error) {
+    auto file = results_file(path);
+    std::optional<nlohmann::json> j;
+    if (file.extension() == ".gz") {
+        auto text = read_gzip(file, error);
+        if (!text) return std::nullopt;
+        std::istringstream in(std::move(*text));
+        j = parse_results(in, file.string(), error);
+    } else {
+        std::ifstream in(file);
+        if (!in) {
+            *error =
+                fmt::format("{}: cannot open (is it a muxbench results folder?)", file.string());
+            return std::nullopt;
+        }
+        j = parse_results(in, file.string(), error);
+    }
     if (j && j->value("schema", "") == kResultsSchema1) upgrade_from_schema_1(*j);
     return j;
 }

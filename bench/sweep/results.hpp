@@ -39,7 +39,12 @@ void write_results(const std::filesystem::path& dir, const nlohmann::json& resul
 // kResultsSchema and `upgraded_from` names schema 1. Figures schema 1 never had stay absent.
 void upgrade_from_schema_1(nlohmann::json& results);
 
-// Reads DIR/results.json (or a results.json path), in schema 2 or 1 (upgraded as above).
+// The file a results folder's run is in: DIR/results.json, or DIR/results.json.gz where only
+// that is there (results/reference is stored compressed); a path that is not a folder is itself.
+std::filesystem::path results_file(const std::filesystem::path& path);
+
+// Reads DIR/results.json (or a results.json path; a .gz one is gunzipped), in schema 2 or 1
+// (upgraded as above).
 // nullopt with *error, one line naming the file and the field, on anything wrong: missing
 // file, bad JSON, an unknown schema, a field of the wrong type, a number out of range for its
 // kind (results_validation.hpp).

@@ -391,7 +391,7 @@ def _draw_bar_panel(ax, panel: Panel, looks: list, models: list):
                 ys.append(y)
                 ax.bar(pos, y, width=sub * 0.9, color="white" if e.loadgen_bound else colour,
                        edgecolor=colour, linewidth=1.5, alpha=look.alpha,
-                       hatch="...." if e.limit == "both" else look.hatch, zorder=2)
+                       hatch=".." if e.limit == "both" else look.hatch, zorder=2)
                 if stat.spread:
                     ax.errorbar([pos], [y], yerr=[[y - stat.min * scale], [stat.max * scale - y]], fmt="none",
                                 ecolor="black", elinewidth=1, capsize=3, zorder=3)

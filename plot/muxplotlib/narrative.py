@@ -262,11 +262,14 @@ def chart_paragraph(chart, run) -> str:
     return " ".join(sentences)
 
 
-def compare_paragraph(chart, rows: list) -> str:
-    """Compare mode: per panel, the largest gain and loss between the runs, and status changes."""
+def compare_paragraph(chart, rows: list, panels: list | None = None) -> str:
+    """Compare mode: per panel, the largest gain and loss between the runs, and status changes.
+    `panels`: the chart's panels for the two runs where the runs decide them (the rate chart's
+    idle counts), else the chart's own."""
     from .charts import panel_title  # charts never imports this module
+    panels = chart.panels if panels is None else panels
     sentences = []
-    for panel in chart.panels:
+    for panel in panels:
         metric = METRICS.get(panel.metric)
         if metric is None or panel.stack:  # a stack's total is the CPU chart's figure
             continue
@@ -292,7 +295,7 @@ def compare_paragraph(chart, rows: list) -> str:
         if worst[1]["better_by"] < 1 / 1.02:
             parts.append(f"the largest loss was {say(worst)}")
         sentences.append(f"{label}: " + "; ".join(parts) + ".")
-    for scenario in dict.fromkeys(p.scenario for p in chart.panels):
+    for scenario in dict.fromkeys(p.scenario for p in panels):
         for r in rows:
             if r["scenario"] == scenario and r["base"]["status"] != r["new"]["status"]:
                 code = r["new"].get("reason", r["base"].get("reason", {})).get("code", "")

@@ -187,7 +187,8 @@ def write_compare_report(base, new, doc: dict, charts_drawn: dict, path: str):
             "metric, ↓ worse; green or red where it moved by more than 5%. Hover a cell for both values. The "
             "same table is in compare.md and, with every metric, in compare.json.</p>",
             _ratio_table(doc["rows"]), '<h2 id="charts">Charts</h2>', LEGEND_HTML]
-    body += _chart_sections(charts_drawn, lambda chart: compare_paragraph(chart, doc["rows"]))
+    body += _chart_sections(charts_drawn,
+                            lambda chart: compare_paragraph(chart, doc["rows"], chart.panels_of([base, new])))
     with open(path, "w", encoding="utf-8") as f:
         f.write(_page(f"muxbench compare: {new.name} against {base.name}", body))
 

@@ -9,10 +9,12 @@ io_calls_per_request, as muxbench reads it.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 from . import validation
@@ -204,7 +206,7 @@ class Run:
 
     def __init__(self, folder: str):
         self.folder = folder
-        self.path = os.path.join(folder, "results.json")
+        self.path = results_file(folder)
         data = load_json(self.path)
         c = _Checker(self.path)
         schema = data.get("schema")
@@ -251,16 +253,32 @@ class Run:
         return None
 
 
+# A results file decompresses to at most this (the full plan's run is about 12 MB): a file
+# that claims more is refused before it fills the memory.
+MAX_RESULTS_BYTES = 1 << 30
+
+
+def results_file(folder: str) -> str:
+    """The folder's results.json, or its results.json.gz where only that is there (results/reference is stored compressed)."""
+    plain = os.path.join(folder, "results.json")
+    packed = plain + ".gz"
+    return packed if not os.path.exists(plain) and os.path.exists(packed) else plain
+
+
 def load_json(path: str) -> dict:
     if not os.path.exists(path):
         folder = os.path.dirname(path) or "."
         raise ResultsError(f"{path}: no such file ({folder} is not a muxbench results folder)")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = validation.loads(f.read())
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            raw = f.read(MAX_RESULTS_BYTES + 1)
+        if len(raw) > MAX_RESULTS_BYTES:
+            raise ResultsError(f"{path}: more than {MAX_RESULTS_BYTES >> 20} MiB of JSON; no results file is that big")
+        data = validation.loads(raw.decode("utf-8"))
     except validation.Problem as e:
         raise ResultsError(f"{path}: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         raise ResultsError(f"{path}: cannot read: {e}") from None
     if not isinstance(data, dict):
         raise ResultsError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")

@@ -3,6 +3,7 @@ ratios, and the one-line failures. The CLI runs as a subprocess through plot/mux
 way a user runs it. unittest style, so both `python3 -m pytest plot/tests` and
 `python3 -m unittest` run it."""
 import dataclasses
+import gzip
 import json
 import os
 import re
@@ -212,6 +213,30 @@ class RateRunTest(TempDirCase):
         self.assertIn("5k idle connections: at 40k requests/s offered, epoll-et measured the highest throughput",
                       html)
 
+    def test_compare_mode_says_what_moved_in_each_idle_panel(self):
+        # The rate chart's panels come from the runs, so compare mode must ask the runs for them.
+        with open(os.path.join(self.fixture, "results.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+        for e in doc["summary"]:
+            if (e["scenario"], e["model"], e["x_value"]) == ("rate-idle-1000", "poll", 20000.0):
+                m = e["metrics"]["throughput_per_s"]
+                for k in ("median", "min", "max"):
+                    m[k] *= 0.5
+                m["values"] = [v * 0.5 for v in m["values"]]
+        new = os.path.join(self.tmp, "gammo-new")
+        os.makedirs(new)
+        with open(os.path.join(new, "results.json"), "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        out = os.path.join(self.tmp, "gammo-compare")
+        r = muxplot("--compare", self.fixture, new, "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        html = self.read(out, "compare.html")
+        section = html[html.index(f'id="{RATE_CHART}"'):]
+        section = section[:section.index("</section>")]
+        self.assertIn("1k idle connections: the largest loss was poll at 20k requests/s offered, "
+                      "16 000 requests/s → 8 000 requests/s (0.50×).", section)
+        self.assertIn("0 idle connections: no model moved by more than 2% between the runs.", section)
+
     def _panel(self, idle):
         """One rate panel drawn on real axes: (axes, figure)."""
         import matplotlib.pyplot as plt
@@ -391,6 +416,26 @@ class FailureTest(TempDirCase):
         self.assertIn(os.path.join(folder, "results.json"), lines[0])
         for fragment in fragments:
             self.assertIn(fragment, lines[0])
+
+    def test_gzipped_results_read_as_plain_and_damaged_ones_fail(self):
+        # results/reference is stored as results.json.gz
+        folder = os.path.join(self.tmp, "packed")
+        os.makedirs(folder)
+        with open(os.path.join(FIXTURES, "full", "results.json"), "rb") as f:
+            text = f.read()
+        packed = os.path.join(folder, "results.json.gz")
+        with gzip.open(packed, "wb") as f:
+            f.write(text)
+        run, plain = Run(folder), Run(os.path.join(FIXTURES, "full"))
+        self.assertEqual(run.path, packed)
+        self.assertEqual(run.entries, plain.entries)
+        with open(packed, "r+b") as f:
+            f.truncate(os.path.getsize(packed) // 2)
+        r = muxplot(folder, "--out", os.path.join(self.tmp, "out"))
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn(packed + ": cannot read", r.stderr)
 
     def test_missing_results_json(self):
         folder = os.path.join(self.tmp, "empty")

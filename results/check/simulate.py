@@ -36,6 +36,7 @@ import argparse
 import collections
 import concurrent.futures
 import copy
+import gzip
 import json
 import math
 import os
@@ -71,13 +72,16 @@ TEMPLATES = {}
 
 def load_template(folder):
     if folder not in TEMPLATES:
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
+        path = os.path.join(folder, "results.json")
+        if not os.path.exists(path):
+            path += ".gz"  # results/reference is stored gzip-compressed
+        with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
             run = json.load(f)
         points = [slim(p) for p in run["points"]
                   if p["repeat"] == 0 and (p["scenario"], p["x_value"]) in CHECK_POINTS]
         run = {k: run[k] for k in ("environment", "plan")}
-        # Written as today's sweep writes: its syscalls_per_request is the whole count, as the
-        # template's typical values stand for it (results/reference is schema 1).
+        # Written as today's sweep writes (a schema 1 template's syscalls_per_request stands for
+        # the whole count, as its typical values do).
         run["schema"] = "muxbench-results/2"
         run["plan"]["repeats"] = REPEATS
         TEMPLATES[folder] = (run, points)
