@@ -22,7 +22,7 @@ USAGE_EPILOG = """examples:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muxplot", epilog=USAGE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Charts and a self-contained HTML report from a muxbench results folder.")
-    p.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR", help="a folder holding results.json")
+    p.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR", help="a folder holding results.json (or results.json.gz)")
     p.add_argument("--compare", nargs=2, metavar=("BASE_DIR", "NEW_DIR"), help="overlay two runs and tabulate new/base")
     p.add_argument("--out", metavar="DIR", help="where to write (default: RESULTS_DIR, or NEW_DIR/compare)")
     return p
