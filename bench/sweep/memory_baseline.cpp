@@ -1,7 +1,8 @@
 // Why a separate muxload: the point's own muxload opens its connections as fast as the server
 // accepts them, so no instant of its ramp has exactly one open, and pausing it there would
 // change the ramp every point measures. A short run of the same binary with the point's
-// protocol, payload and work, and the same CPUs, costs about one process start per point.
+// protocol and payload, and the same CPUs, costs about one process start and 20 ms per point
+// (0.15 s for io-uring).
 // The server keeps nothing of that connection but what a closed connection leaves (a fork
 // child exits, a thread ends and glibc keeps its stack for the next one), and the baseline
 // was read while the connection was open: a reading after the window holds the same first
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -25,11 +27,12 @@ namespace mux::sweep {
 
 namespace {
 
-// One try: "" once `sample` ran with the connection open after a window with replies, else
-// why not, with muxload's own reasons.
+// One try: "" once `sample` ran with the connection open after a window with enough
+// replies, else why not, with muxload's own reasons.
 std::string one_try(const Point& one, const Plan& brief, const Binaries& bin,
-                    const std::string& target, std::chrono::steady_clock::time_point deadline,
-                    const std::function<void()>& sample) {
+                    const std::string& target, uint64_t replies_needed,
+                    std::chrono::steady_clock::time_point deadline,
+                    const std::function<void()>& sample, uint64_t* replies) {
     auto left = [&] {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
@@ -45,8 +48,8 @@ std::string one_try(const Point& one, const Plan& brief, const Binaries& bin,
     while (auto line = loadgen.read_line(left())) {
         auto event = nlohmann::json::parse(*line, nullptr, false);
         if (sampled || !event.is_object() || event.value("event", "") != "measure_end") continue;
-        // muxload writes its report as it exits: whether the window had replies is known
-        // only after the reading, which stands only if it had.
+        // muxload writes its report as it exits: how many replies the window had is known
+        // only after the reading, which stands only if they were enough.
         sample();
         sampled = true;
         loadgen.close_stdin();
@@ -59,21 +62,28 @@ std::string one_try(const Point& one, const Plan& brief, const Binaries& bin,
     int exit_code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
     const auto summary = parsed.is_object() ? parsed.value("summary", nlohmann::json::object())
                                             : nlohmann::json::object();
-    if (sampled && summary.value("completed", false) && summary.value("requests", uint64_t{0}) > 0)
-        return "";
+    *replies = summary.value("requests", uint64_t{0});
+    if (sampled && summary.value("completed", false) && *replies >= replies_needed) return "";
     std::string reasons;
     for (const auto& reason : summary.value("not_clean_reasons", std::vector<std::string>{}))
         reasons += (reasons.empty() ? ": " : "; ") + reason;
-    return fmt::format("{} (muxload exit status {}{})",
-                       sampled ? "no verified reply in its window" : "it ended without a window",
-                       exit_code, reasons);
+    std::string what = !sampled ? "it ended without a window"
+                                : fmt::format("{} replies in its {:g} s window, of the {} needed",
+                                              *replies, brief.duration_s, replies_needed);
+    return fmt::format("{} (muxload exit status {}{})", what, exit_code, reasons);
 }
 
 }  // namespace
 
+uint64_t baseline_replies_needed(const nlohmann::json& listening) {
+    uint64_t pool = listening.is_object() ? listening.value("io_uring_buffers", uint64_t{0}) : 0;
+    return std::max(kBaselineMinReplies, 2 * pool);
+}
+
 std::string with_one_idle_connection(const Point& point, const Plan& plan, const Binaries& bin,
-                                     const std::string& target, std::chrono::milliseconds time_left,
-                                     const std::function<void()>& sample) {
+                                     const std::string& target, uint64_t replies_needed,
+                                     std::chrono::milliseconds time_left,
+                                     const std::function<void()>& sample, uint64_t* replies) {
     const auto deadline = std::chrono::steady_clock::now() + time_left;
     Point one = point;
     one.conns = one.active = 1;
@@ -81,18 +91,24 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
     one.requests_per_conn = 0;
     one.slow_mix.clear();
     Plan brief = plan;
-    brief.duration_s = kBaselineWindowS;
+    brief.duration_s = std::max(kBaselineWindowS, double(replies_needed) * kBaselineRoundTripS);
     brief.warmup_s = 0;
-    // The window opens once the connection is made, which on loopback is before the server
-    // has accepted it: on a loaded machine (or a server slow to take a connection) the first
-    // reply can miss so short a window. Each further try has a window 5 times longer.
+    brief.work_us = 0;  // work changes no server's memory, and would slow the warming replies
+    // A slower loopback than kBaselineWindowS assumes, or a server slow to take its first
+    // connection (the window opens once the connection is made, which on loopback is before
+    // the server has accepted it), leaves the window short of replies. The next try's window
+    // is long enough for half as many again at the rate the last one had, and at least
+    // twice as long (5 times, after a window with no reply).
     std::vector<std::string> failures;
+    *replies = 0;
     for (int attempt = 0; attempt < kBaselineTries; ++attempt) {
         if (std::chrono::steady_clock::now() >= deadline) break;
-        if (attempt > 0) brief.duration_s *= 5;
-        std::string why = one_try(one, brief, bin, target, deadline, sample);
+        std::string why =
+            one_try(one, brief, bin, target, replies_needed, deadline, sample, replies);
         if (why.empty()) return "";
         failures.push_back(why);
+        const double enough = 1.5 * double(replies_needed) / double(std::max(*replies, uint64_t{1}));
+        brief.duration_s *= *replies == 0 ? 5 : std::max(2.0, enough);
     }
     return fmt::format("the one-connection muxload run for the baseline failed {} times: {}",
                        failures.size(), fmt::join(failures, "; "));

@@ -277,13 +277,19 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     auto baseline_started = Clock::now();
     // Churn holds no connection: it opens one per request, so what its memory grew by over a
     // run is what thousands of closed connections left behind, not a cost per held one.
+    const uint64_t replies_needed = baseline_replies_needed(ready);
+    uint64_t baseline_replies = 0;
     std::string no_baseline =
         point.requests_per_conn > 0
             ? "churn opens a connection per request and holds none: no memory per connection"
-            : with_one_idle_connection(point, plan, bin, ready["endpoint"],
-                                       std::min(left(), milliseconds(10000)),
-                                       [&probe] { probe.sample_baseline(); });
+            : with_one_idle_connection(
+                  point, plan, bin, ready["endpoint"], replies_needed,
+                  std::min(left(), milliseconds(10000)), [&probe] { probe.sample_baseline(); },
+                  &baseline_replies);
     double baseline_s = seconds_since(baseline_started);
+    if (point.requests_per_conn == 0)
+        conditions["memory_baseline"] = {{"replies", baseline_replies},
+                                         {"replies_needed", replies_needed}};
 
     std::string json_path =
         fmt::format("{}/muxbench-point-{}-{}.json", std::filesystem::temp_directory_path().string(),

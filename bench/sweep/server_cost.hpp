@@ -63,10 +63,12 @@ class ServerCostProbe {
     };
     Edge mark(TreeCounters::Edge which);
     // The tree's memory at one instant: /proc's walk and the memory cgroup's charges.
+    // Read with the tree stopped and the kernel's deferred frees landed (server_cost.cpp).
     struct MemoryReading {
         ProcessTreeSample tree;
         std::optional<CgroupMemory> cgroup;
         std::string cgroup_error;
+        uint64_t deferred_kernel_bytes = 0;  // what those frees gave back once it stopped
     };
     MemoryReading read_memory();
     void put_memory(nlohmann::json& cost, nlohmann::json& sources, nlohmann::json& missing,
