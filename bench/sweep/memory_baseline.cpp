@@ -107,7 +107,8 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
             one_try(one, brief, bin, target, replies_needed, deadline, sample, replies);
         if (why.empty()) return "";
         failures.push_back(why);
-        const double enough = 1.5 * double(replies_needed) / double(std::max(*replies, uint64_t{1}));
+        const double enough =
+            1.5 * double(replies_needed) / double(std::max(*replies, uint64_t{1}));
         brief.duration_s *= *replies == 0 ? 5 : std::max(2.0, enough);
     }
     return fmt::format("the one-connection muxload run for the baseline failed {} times: {}",
