@@ -43,8 +43,7 @@ int merge_folders(const std::vector<std::string>& folders, const std::string& ou
         }
         runs.push_back(std::move(*results));
     }
-    if (fs::exists(fs::path(out) / "results.json") ||
-        fs::exists(fs::path(out) / "results.json.gz")) {
+    if (fs::is_directory(out) && fs::exists(mux::sweep::results_file(out))) {
         fmt::print(stderr, "merge: {} already holds a run; give a new folder\n", out);
         return 2;
     }

@@ -262,12 +262,11 @@ def chart_paragraph(chart, run) -> str:
     return " ".join(sentences)
 
 
-def compare_paragraph(chart, rows: list, panels: list | None = None) -> str:
+def compare_paragraph(chart, rows: list, panels: list) -> str:
     """Compare mode: per panel, the largest gain and loss between the runs, and status changes.
-    `panels`: the chart's panels for the two runs where the runs decide them (the rate chart's
-    idle counts), else the chart's own."""
+    `panels`: the chart's panels for the two runs (chart.panels_of), which the runs decide for
+    the rate chart (its idle counts)."""
     from .charts import panel_title  # charts never imports this module
-    panels = chart.panels if panels is None else panels
     sentences = []
     for panel in panels:
         metric = METRICS.get(panel.metric)
