@@ -271,11 +271,13 @@ void setup_load_options(CLI::App& app, LoadOptions* o) {
         ->type_name("TIME")
         ->capture_default_str();
     app.add_option("--json", o->json_path, "Write the result (schema muxload/1) to this file");
-    app.add_flag("-q,--quiet", o->quiet, "Print only the measure_start/measure_end lines");
+    app.add_flag("-q,--quiet", o->quiet,
+                 "Print only the event lines (measure_start, measure_end, ...), not the table");
     app.add_flag("--hold-after-window", o->hold_after_window,
-                 "After measure_end, keep every connection open and idle (no new requests) "
-                 "until standard input closes (at most 10 s), so a driver can read the "
-                 "server's state before teardown");
+                 "After measure_end, once the window's last replies are in, print a holding "
+                 "line and keep every connection open and idle (no new requests) until "
+                 "standard input closes (at most 10 s), so a driver can read the server's "
+                 "state before teardown");
 }
 
 std::string validate(LoadOptions* o) {

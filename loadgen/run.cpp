@@ -291,7 +291,13 @@ RunOutput run_load(const LoadOptions& o, std::FILE* events) {
     // The connections are still open, and idle: a server with a process per connection
     // loses those processes as they close, so a driver that samples the server at
     // measure_end asks us to wait until it is done. They close when the workers go.
-    if (o.hold_after_window) wait_for_stdin_eof(10'000);
+    if (o.hold_after_window) {
+        // Every worker has collected its window's last replies (or given up on them), so a
+        // driver may now stop or freeze the server to read it without delaying a reply
+        // muxload would count: at measure_end those were still in flight.
+        emit(events, {{"event", "holding"}, {"pid", getpid()}, {"t_ns", now_ns()}});
+        wait_for_stdin_eof(10'000);
+    }
     return out;
 }
 

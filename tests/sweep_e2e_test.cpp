@@ -275,6 +275,7 @@ std::unique_ptr<FakeLoadgen> fake_loadgen(const std::string& name, const nlohman
         << "\njson=\nwhile [ $# -gt 0 ]; do [ \"$1\" = --json ] && json=$2; shift; done\n"
            "echo '{\"event\":\"measure_start\",\"pid\":1,\"t_ns\":1}'\n"
            "echo '{\"event\":\"measure_end\",\"pid\":1,\"t_ns\":2}'\n"
+           "echo '{\"event\":\"holding\",\"pid\":1,\"t_ns\":3}'\n"
            "cp "
         << fake->report_file.string() << " \"$json\"\nexit " << exit_status << "\n";
     fs::permissions(fake->script, fs::perms::owner_all);
@@ -919,6 +920,7 @@ say({'event': 'window', 'pid': 0, 'start_ns': start, 'end_ns': end})
 time.sleep((end - time.monotonic_ns()) / 1e9 + 1.5)
 say({'event': 'measure_start', 't_ns': time.monotonic_ns()})
 say({'event': 'measure_end', 't_ns': time.monotonic_ns()})
+say({'event': 'holding', 't_ns': time.monotonic_ns()})
 with open(json_path, 'w') as out:
     json.dump({'summary': {'requests': 1, 'completed': True,
                            'window_start_unix_ns': start + offset,

@@ -47,7 +47,7 @@ std::string one_try(const Point& one, const Plan& brief, const Binaries& bin,
     bool sampled = false;
     while (auto line = loadgen.read_line(left())) {
         auto event = nlohmann::json::parse(*line, nullptr, false);
-        if (sampled || !event.is_object() || event.value("event", "") != "measure_end") continue;
+        if (sampled || !event.is_object() || event.value("event", "") != "holding") continue;
         // muxload writes its report as it exits: how many replies the window had is known
         // only after the reading, which stands only if they were enough.
         sample();
@@ -97,8 +97,10 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
     // A slower loopback than kBaselineWindowS assumes, or a server slow to take its first
     // connection (the window opens once the connection is made, which on loopback is before
     // the server has accepted it), leaves the window short of replies. The next try's window
-    // is long enough for half as many again at the rate the last one had, and at least
-    // twice as long (5 times, after a window with no reply).
+    // is long enough for half as many again at the rate the last one had, at least twice as
+    // long and at most 10 times (a late accept leaves a few replies that say little of the
+    // rate; 5 times after none), and never longer than what is left of the time, less a
+    // second for the process and the reading.
     std::vector<std::string> failures;
     *replies = 0;
     for (int attempt = 0; attempt < kBaselineTries; ++attempt) {
@@ -109,7 +111,11 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
         failures.push_back(why);
         const double enough =
             1.5 * double(replies_needed) / double(std::max(*replies, uint64_t{1}));
-        brief.duration_s *= *replies == 0 ? 5 : std::max(2.0, enough);
+        brief.duration_s *= *replies == 0 ? 5 : std::clamp(enough, 2.0, 10.0);
+        const double left_s =
+            std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+        brief.duration_s = std::min(brief.duration_s, left_s - 1.0);
+        if (brief.duration_s <= 0) break;
     }
     return fmt::format("the one-connection muxload run for the baseline failed {} times: {}",
                        failures.size(), fmt::join(failures, "; "));

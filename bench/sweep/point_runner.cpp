@@ -339,6 +339,8 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         } else if (name == "measure_end") {
             if (!end_read) read_end();
             window_ended = window_started;
+        } else if (name == "holding") {
+            // After the drain: the freeze for the reading delays no reply muxload counts.
             memory_sample_s = probe.sample_memory();
             loadgen.close_stdin();  // muxload held its connections open until now
         }

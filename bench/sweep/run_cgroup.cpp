@@ -438,7 +438,34 @@ std::vector<pid_t> RunCgroup::processes() const {
     return pids;
 }
 
+bool RunCgroup::freeze(std::chrono::milliseconds timeout, std::string* error) {
+    if (!ok() || hierarchy_ != "cgroup2") {
+        *error = fmt::format(
+            "the run's group is {}, which cannot be frozen: only cgroup v2 has "
+            "cgroup.freeze",
+            ok() ? "on cgroup v1" : "missing");
+        return false;
+    }
+    const std::string& dir = dirs_.front();
+    if (!write_file(dir + "/cgroup.freeze", "1", error)) return false;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto events = read_file(dir + "/cgroup.events");
+        if (events && keyed_value(*events, "frozen") == 1) return true;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            *error = fmt::format("{} was not frozen within {} ms", dir, timeout.count());
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+}
+
+void RunCgroup::thaw() {
+    if (ok() && hierarchy_ == "cgroup2") write_file(dirs_.front() + "/cgroup.freeze", "0", nullptr);
+}
+
 bool RunCgroup::remove(std::string* error) {
+    thaw();  // a frozen task dies of SIGKILL too, but need not be left frozen meanwhile
     bool all = true;
     memory_dir_.clear();
     for (const auto& dir : dirs_) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -62,6 +63,12 @@ class RunCgroup {
     std::optional<CgroupMemory> read_memory(std::string* error) const;
     // The processes in the group now (cgroup.procs).
     std::vector<pid_t> processes() const;
+    // Freezes every task of the group, and any it forks meanwhile (cgroup v2's cgroup.freeze),
+    // and waits until the kernel reports the group frozen (cgroup.events), at most `timeout`;
+    // false with *error when it cannot (a v1 group has no cgroup.freeze). thaw() lets the
+    // tasks run on, whether or not the freeze completed; remove() thaws first.
+    bool freeze(std::chrono::milliseconds timeout, std::string* error);
+    void thaw();
     // SIGKILLs every process in the group and removes it; false with *error if it could not
     // within a few seconds. The destructor calls it.
     bool remove(std::string* error);

@@ -19,16 +19,12 @@
 
 #include <linux/membarrier.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
-#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -95,79 +91,67 @@ void ServerCostProbe::attach(pid_t pid) {
 
 namespace {
 
-// The run's processes, stopped with SIGSTOP while their memory is read, and sent SIGCONT when
-// the reading ends. A stopped tree allocates nothing and frees nothing, so every part of the
-// reading describes the same instant, and the kernel's deferred frees can land.
-class StoppedForReading {
-  public:
-    explicit StoppedForReading(std::vector<pid_t> pids) : pids_(std::move(pids)) {
-        for (pid_t pid : pids_) kill(pid, SIGSTOP);
-        // Each thread stops when it next leaves the kernel or is scheduled: wait until every
-        // task shows it (state T), or is gone, for at most a second.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-        for (pid_t pid : pids_)
-            while (!all_tasks_stopped(pid) && std::chrono::steady_clock::now() < deadline)
-                std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    ~StoppedForReading() {
-        for (pid_t pid : pids_) kill(pid, SIGCONT);
-    }
-    StoppedForReading(const StoppedForReading&) = delete;
-    StoppedForReading& operator=(const StoppedForReading&) = delete;
+// Waits, with the tree frozen, until what the kernel frees after an RCU grace period has been
+// freed: rounds of one grace period (membarrier's MEMBARRIER_CMD_GLOBAL waits for one, where
+// more than one CPU is online) and kSettlePause for the callbacks, which run after it in
+// batches, until the group's kernel memory is unchanged over kSettledRounds rounds in a row,
+// at most kSettleRounds. Why: a socket a failing accept4 made, with the file and inode around
+// it, is freed a grace period after the call. A busy-polling server fails a million accept4s
+// a second, so while it runs its group holds 1-5 MB of such frees in waiting, more the
+// faster its loop turns, which is fastest with no connection to poll: its baseline read
+// higher than 100 held connections. Frozen and settled, it holds what the others hold
+// (in one run here: 1,445,888 B at the freeze, 1,126,400 after one grace period, 4,096 after
+// the second).
+constexpr auto kSettlePause = std::chrono::milliseconds(10);
+constexpr int kSettledRounds = 2;
+constexpr int kSettleRounds = 30;
+constexpr auto kFreezeTimeout = std::chrono::seconds(5);
 
-  private:
-    static bool all_tasks_stopped(pid_t pid) {
-        std::error_code ec;
-        for (const auto& task :
-             std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-            std::ifstream in(task.path() / "stat");
-            std::string stat((std::istreambuf_iterator<char>(in)), {});
-            size_t paren = stat.rfind(')');  // the name may hold spaces and parentheses
-            if (paren == std::string::npos || paren + 2 >= stat.size()) continue;  // gone
-            // stopped, traced, or exiting
-            if (std::string_view("TtZX").find(stat[paren + 2]) == std::string_view::npos)
-                return false;
-        }
-        return true;  // gone, or every task stopped
-    }
-    std::vector<pid_t> pids_;
+struct Settling {
+    bool settled = false;
+    int rounds = 0;
+    double fell_bytes = 0;  // from the freeze to the last reading
 };
 
-// Waits, with the tree stopped, until what the kernel frees after an RCU grace period has
-// been freed: kernel memory unchanged across a whole grace period (membarrier's
-// MEMBARRIER_CMD_GLOBAL waits for one), at most kSettleRounds of them. Returns the bytes
-// freed meanwhile. Why: a socket a failing accept4 made, and the file and inode around it,
-// are freed one grace period after the call. A busy-polling server calls accept4 a million
-// times a second, so while it runs its group holds 1-5 MB of such frees in waiting, more
-// the faster its loop turns, which is fastest with no connection to poll: its baseline read
-// higher than 100 held connections. Stopped and settled, it holds what the others hold.
-constexpr int kSettleRounds = 8;
-uint64_t settle_deferred_frees(const RunCgroup& cgroup) {
-    std::string ignored;
-    auto first = cgroup.read_memory(&ignored);
-    if (!first) return 0;
-    uint64_t before = first->kernel_bytes, last = before;
-    for (int round = 0; round < kSettleRounds; ++round) {
-        if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
-            std::this_thread::sleep_for(std::chrono::milliseconds(30));  // nohz_full refuses
-        auto now = cgroup.read_memory(&ignored);
-        if (!now) break;
-        bool settled = now->kernel_bytes == last;
+Settling settle_deferred_frees(const RunCgroup& cgroup) {
+    Settling out;
+    std::string why;
+    auto first = cgroup.read_memory(&why);
+    if (!first) return out;
+    uint64_t last = first->kernel_bytes;
+    int unchanged = 0;
+    while (out.rounds < kSettleRounds && unchanged < kSettledRounds) {
+        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);  // fails only on nohz_full
+        std::this_thread::sleep_for(kSettlePause);
+        ++out.rounds;
+        auto now = cgroup.read_memory(&why);
+        if (!now) return out;
+        unchanged = now->kernel_bytes == last ? unchanged + 1 : 0;
         last = now->kernel_bytes;
-        if (settled) break;
     }
-    return before > last ? before - last : 0;
+    out.settled = unchanged >= kSettledRounds;
+    out.fell_bytes = double(first->kernel_bytes) - double(last);
+    return out;
 }
 
 }  // namespace
 
 ServerCostProbe::MemoryReading ServerCostProbe::read_memory() {
     MemoryReading reading;
-    // Only the cgroup's kernel figures move with the tree's pace; the group lists the tree.
-    std::optional<StoppedForReading> stopped;
+    // Frozen, the tree allocates and frees nothing, so every part describes one instant and
+    // the kernel's deferred frees can land. Only the memory group's figures need it.
+    struct ThawOnExit {
+        RunCgroup& group;
+        ~ThawOnExit() { group.thaw(); }
+    } thaw{cgroup_};
     if (!cgroup_.memory_path().empty() && attach_error_.empty()) {
-        stopped.emplace(cgroup_.processes());
-        reading.deferred_kernel_bytes = settle_deferred_frees(cgroup_);
+        reading.frozen = cgroup_.freeze(kFreezeTimeout, &reading.freeze_error);
+        if (reading.frozen) {
+            Settling settling = settle_deferred_frees(cgroup_);
+            reading.settled = settling.settled;
+            reading.settle_rounds = settling.rounds;
+            reading.deferred_kernel_bytes = settling.fell_bytes;
+        }
     }
     reading.cgroup = cgroup_.read_memory(&reading.cgroup_error);
     reading.tree = sample_process_tree(pid_);
@@ -329,8 +313,20 @@ void ServerCostProbe::put_memory(json& cost, json& sources, json& missing, uint6
         for (auto* part : {&kernel, &socket})
             (after ? part->after_why : part->baseline_why) = cgroup_why;
         if (!r->cgroup) return;
-        (after ? kernel.after : kernel.baseline) = double(r->cgroup->kernel_bytes);
         (after ? socket.after : socket.baseline) = double(r->cgroup->socket_bytes);
+        // Unfrozen or unsettled, the kernel part holds frees in waiting, as many as the
+        // tree's pace left: not a figure of its connections.
+        if (!r->frozen)
+            (after ? kernel.after_why : kernel.baseline_why) =
+                "cgroup: the tree could not be frozen for the reading, so the kernel part would "
+                "hold frees waiting for a grace period: " +
+                r->freeze_error;
+        else if (!r->settled)
+            (after ? kernel.after_why : kernel.baseline_why) = fmt::format(
+                "cgroup: the frozen tree's kernel memory still changed after {} grace periods",
+                r->settle_rounds);
+        else
+            (after ? kernel.after : kernel.baseline) = double(r->cgroup->kernel_bytes);
     };
     if (no_baseline.empty()) fill(baseline_, false);
     fill(memory_, true);
@@ -369,14 +365,23 @@ void ServerCostProbe::put_memory(json& cost, json& sources, json& missing, uint6
     sources["memory_kernel"] = kernel.after ? json("cgroup1") : json();
     put_value(cost, missing, "kernel_bytes", kernel.after, kernel.after_why);
     put_value(cost, missing, "baseline_kernel_bytes", kernel.baseline, kernel.baseline_why);
-    // What the tree held in frees awaiting a grace period when it was stopped: not in the
-    // figures above, reported so that a busy loop's share of them shows.
+    // What the tree held in frees awaiting a grace period when it was frozen, and the rounds
+    // of waiting for them: beside the figures above, never in them, so that a busy loop's
+    // share shows.
     auto deferred = [](const std::optional<MemoryReading>& r) {
-        return r && r->cgroup ? std::optional(double(r->deferred_kernel_bytes)) : std::nullopt;
+        return r && r->cgroup && r->frozen && r->settled ? std::optional(r->deferred_kernel_bytes)
+                                                         : std::nullopt;
+    };
+    auto rounds = [](const std::optional<MemoryReading>& r) {
+        return r && r->frozen ? std::optional(double(r->settle_rounds)) : std::nullopt;
     };
     put_value(cost, missing, "deferred_kernel_bytes", deferred(memory_), kernel.after_why);
-    put_value(cost, missing, "baseline_deferred_kernel_bytes",
-              no_baseline.empty() ? deferred(baseline_) : std::nullopt, kernel.baseline_why);
+    put_value(cost, missing, "settle_rounds", rounds(memory_), kernel.after_why);
+    const std::optional<MemoryReading> none;
+    const auto& baseline = no_baseline.empty() ? baseline_ : none;
+    put_value(cost, missing, "baseline_deferred_kernel_bytes", deferred(baseline),
+              kernel.baseline_why);
+    put_value(cost, missing, "baseline_settle_rounds", rounds(baseline), kernel.baseline_why);
     auto kernel_per = kernel.per_connection(connections, &why);
     put_value(cost, missing, "kernel_bytes_per_connection", kernel_per, why);
     put_value(cost, missing, "socket_bytes", socket.after, socket.after_why);

@@ -63,12 +63,17 @@ class ServerCostProbe {
     };
     Edge mark(TreeCounters::Edge which);
     // The tree's memory at one instant: /proc's walk and the memory cgroup's charges.
-    // Read with the tree stopped and the kernel's deferred frees landed (server_cost.cpp).
+    // Read with the tree frozen and the kernel's deferred frees landed (server_cost.cpp),
+    // where there is a memory group to read.
     struct MemoryReading {
         ProcessTreeSample tree;
         std::optional<CgroupMemory> cgroup;
         std::string cgroup_error;
-        uint64_t deferred_kernel_bytes = 0;  // what those frees gave back once it stopped
+        bool frozen = false;
+        std::string freeze_error;  // why not, when a memory group was there to read
+        bool settled = false;      // the kernel part stopped changing within the rounds
+        int settle_rounds = 0;
+        double deferred_kernel_bytes = 0;  // what it fell by from the freeze to the reading
     };
     MemoryReading read_memory();
     void put_memory(nlohmann::json& cost, nlohmann::json& sources, nlohmann::json& missing,

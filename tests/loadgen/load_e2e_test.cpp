@@ -405,11 +405,13 @@ TEST(HoldAfterWindow, ConnectionsStayOpenAndIdleUntilStdinCloses) {
     dup2(stdin_pipe[0], STDIN_FILENO);
     close(stdin_pipe[0]);
     size_t children_held = 0;
+    std::vector<std::string> events;
     RunOutput out;
     {
         std::thread driver;
         EventTap tap([&](const std::string& event) {
-            if (event != "measure_end") return;
+            events.push_back(event);
+            if (event != "holding") return;
             driver = std::thread([&] {
                 // Sample the server well after the window, as a slow driver would.
                 std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -426,6 +428,9 @@ TEST(HoldAfterWindow, ConnectionsStayOpenAndIdleUntilStdinCloses) {
     close(saved_stdin);
     expect_clean(out, 4);
     EXPECT_EQ(children_held, 4u);  // every connection still open 500 ms after the window
+    // holding comes once the drain is over, after measure_end, and only with the hold.
+    EXPECT_EQ(events, (std::vector<std::string>{"warmup", "window", "measure_start", "measure_end",
+                                                "holding"}));
     // The workers are gone, and with them the connections: the children exit.
     EXPECT_TRUE(mux::test::wait_for_no_children(server.pid(), std::chrono::seconds(10)).empty());
 }
