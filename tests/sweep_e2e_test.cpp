@@ -264,7 +264,7 @@ struct FakeLoadgen {
 };
 
 std::unique_ptr<FakeLoadgen> fake_loadgen(const std::string& name, const nlohmann::json& report,
-                                          int exit_status) {
+                                          int exit_status, bool holding = true) {
     auto fake = std::make_unique<FakeLoadgen>();
     fake->script = fresh_dir(name + "-muxload.sh");
     fake->argv_file = fresh_dir(name + "-argv");
@@ -275,8 +275,7 @@ std::unique_ptr<FakeLoadgen> fake_loadgen(const std::string& name, const nlohman
         << "\njson=\nwhile [ $# -gt 0 ]; do [ \"$1\" = --json ] && json=$2; shift; done\n"
            "echo '{\"event\":\"measure_start\",\"pid\":1,\"t_ns\":1}'\n"
            "echo '{\"event\":\"measure_end\",\"pid\":1,\"t_ns\":2}'\n"
-           "echo '{\"event\":\"holding\",\"pid\":1,\"t_ns\":3}'\n"
-           "cp "
+        << (holding ? "echo '{\"event\":\"holding\",\"pid\":1,\"t_ns\":3}'\n" : "") << "cp "
         << fake->report_file.string() << " \"$json\"\nexit " << exit_status << "\n";
     fs::permissions(fake->script, fs::perms::owner_all);
     return fake;
@@ -377,6 +376,22 @@ TEST(SweepVerdict, AnOpenLoopPointIsOkOnlyWhenClean) {
     EXPECT_EQ(result["status"], "ok") << result.dump(1).substr(0, 2000);
     EXPECT_EQ(result["loadgen_exit_status"], 0);
     EXPECT_EQ(mux::sweep::metrics_of(result)["latency_p99_us"], 24000.0);
+}
+
+// The memory after the window is read at muxload's holding line, once the replies in flight
+// are in: a muxload that printed none has no memory figures after the window, and says so.
+TEST(SweepMemory, NoHoldingLineNoReadingAfterTheWindowAndWhy) {
+    auto plan = slow_plan();
+    auto fake = fake_loadgen("no-holding", slow_report(true, ""), 0, false);
+    auto result = mux::sweep::run_point(
+        slow_point(plan), plan, {mux::test::binary_path("muxserver"), fake->script.string()});
+    EXPECT_EQ(result["status"], "ok") << result.dump(1).substr(0, 2000);
+    const auto& cost = result["server_cost"];
+    for (const char* key : {"anon_bytes", "kernel_bytes", "memory_bytes_per_connection"}) {
+        EXPECT_TRUE(cost[key].is_null()) << key;
+        EXPECT_NE(cost["missing"].value(key, "").find("no holding line"), std::string::npos)
+            << key << ": " << cost["missing"].value(key, "");
+    }
 }
 
 // A closed-loop point stands with muxload's exit 4 (Little's law), its verdict kept beside it,

@@ -44,10 +44,12 @@ std::string one_try(const Point& one, const Plan& brief, const Binaries& bin,
     options.cpus = brief.client_cpus;
     options.pipe_stdin = true;  // closed once the baseline is read
     Subprocess loadgen(loadgen_argv(one, brief, bin, target, json_path), options);
-    bool sampled = false;
+    bool sampled = false, window_ended = false;
     while (auto line = loadgen.read_line(left())) {
         auto event = nlohmann::json::parse(*line, nullptr, false);
-        if (sampled || !event.is_object() || event.value("event", "") != "holding") continue;
+        if (!event.is_object()) continue;
+        if (event.value("event", "") == "measure_end") window_ended = true;
+        if (sampled || event.value("event", "") != "holding") continue;
         // muxload writes its report as it exits: how many replies the window had is known
         // only after the reading, which stands only if they were enough.
         sample();
@@ -67,7 +69,8 @@ std::string one_try(const Point& one, const Plan& brief, const Binaries& bin,
     std::string reasons;
     for (const auto& reason : summary.value("not_clean_reasons", std::vector<std::string>{}))
         reasons += (reasons.empty() ? ": " : "; ") + reason;
-    std::string what = !sampled ? "it ended without a window"
+    std::string what = !sampled ? (window_ended ? "it printed no holding line after its window"
+                                                : "it ended without a window")
                                 : fmt::format("{} replies in its {:g} s window, of the {} needed",
                                               *replies, brief.duration_s, replies_needed);
     return fmt::format("{} (muxload exit status {}{})", what, exit_code, reasons);
@@ -99,8 +102,9 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
     // the server has accepted it), leaves the window short of replies. The next try's window
     // is long enough for half as many again at the rate the last one had, at least twice as
     // long and at most 10 times (a late accept leaves a few replies that say little of the
-    // rate; 5 times after none), and never longer than what is left of the time, less a
-    // second for the process and the reading.
+    // rate; 5 times after none), and never longer than what is left of the time, less
+    // kBaselineReadingS for the process and the reading; no try follows one that could not
+    // be longer.
     std::vector<std::string> failures;
     *replies = 0;
     for (int attempt = 0; attempt < kBaselineTries; ++attempt) {
@@ -111,11 +115,12 @@ std::string with_one_idle_connection(const Point& point, const Plan& plan, const
         failures.push_back(why);
         const double enough =
             1.5 * double(replies_needed) / double(std::max(*replies, uint64_t{1}));
-        brief.duration_s *= *replies == 0 ? 5 : std::clamp(enough, 2.0, 10.0);
         const double left_s =
             std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
-        brief.duration_s = std::min(brief.duration_s, left_s - 1.0);
-        if (brief.duration_s <= 0) break;
+        const double last_s = brief.duration_s;
+        brief.duration_s *= *replies == 0 ? 5 : std::clamp(enough, 2.0, 10.0);
+        brief.duration_s = std::min(brief.duration_s, left_s - kBaselineReadingS);
+        if (brief.duration_s <= last_s) break;
     }
     return fmt::format("the one-connection muxload run for the baseline failed {} times: {}",
                        failures.size(), fmt::join(failures, "; "));

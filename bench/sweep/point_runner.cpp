@@ -24,6 +24,8 @@ namespace {
 // The share of the measured window that reading the server's tree in /proc (the fallback
 // for a missing counter) may take before its figures no longer match muxload's requests.
 constexpr double kMaxSampleShare = 0.05;
+// How long muxload's --hold-after-window keeps its connections open at most (loadgen/run.cpp).
+constexpr double kMuxloadHoldS = 10;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -300,7 +302,8 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
     Subprocess loadgen(loadgen_argv(point, plan, bin, ready["endpoint"], json_path),
                        loadgen_options);
 
-    bool window_started = false, window_ended = false, start_read = false, end_read = false;
+    bool window_started = false, window_ended = false, start_read = false, end_read = false,
+         memory_read = false;
     Clock::time_point measure_started{}, measure_ended{};
     double start_sample_s = 0, end_sample_s = 0, memory_sample_s = 0;
     auto read_start = [&] {
@@ -342,12 +345,22 @@ nlohmann::json run_point(const Point& point, const Plan& plan, const Binaries& b
         } else if (name == "holding") {
             // After the drain: the freeze for the reading delays no reply muxload counts.
             memory_sample_s = probe.sample_memory();
+            memory_read = true;
             loadgen.close_stdin();  // muxload held its connections open until now
         }
     }
     auto loadgen_status = loadgen.wait(std::max(left(), milliseconds(1)));
     bool timed_out = !loadgen_status;
     if (timed_out) loadgen.stop(milliseconds(2000));
+    if (window_ended && !memory_read)
+        probe.memory_not_read(fmt::format(
+            "muxload printed no holding line after its window (exit status {})",
+            loadgen_status && WIFEXITED(*loadgen_status) ? WEXITSTATUS(*loadgen_status) : -1));
+    else if (memory_sample_s > kMuxloadHoldS - 1)
+        probe.memory_not_read(fmt::format(
+            "the reading took {:.1f} s, near muxload's {:g} s hold: its connections may have "
+            "closed during it",
+            memory_sample_s, kMuxloadHoldS));
 
     auto server_status = server.stop(milliseconds(5000));
     auto stats = nlohmann::json::parse(server.read_rest(milliseconds(2000)), nullptr, false);

@@ -9,7 +9,7 @@
 //   memory_anon       /proc (the tree's Pss_Anon), at the baseline and after the window
 //   memory_kernel     the run's v1 memory cgroup (kernel and socket memory), the same
 //   memory            both: memory_bytes_per_connection is anon + kernel per connection.
-//                     Each reading is taken with the tree stopped (read_memory).
+//                     Each reading is taken with the tree frozen (read_memory).
 //                     Socket buffers (kmem.tcp) are reported beside it, never in it: they
 //                     hold the data in flight when memory is read, a page per socket with a
 //                     request queued, so they move with the moment of reading, not the model.
@@ -103,6 +103,7 @@ namespace {
 // (in one run here: 1,445,888 B at the freeze, 1,126,400 after one grace period, 4,096 after
 // the second).
 constexpr auto kSettlePause = std::chrono::milliseconds(10);
+constexpr auto kSettlePauseAlone = std::chrono::milliseconds(50);
 constexpr int kSettledRounds = 2;
 constexpr int kSettleRounds = 30;
 constexpr auto kFreezeTimeout = std::chrono::seconds(5);
@@ -121,8 +122,11 @@ Settling settle_deferred_frees(const RunCgroup& cgroup) {
     uint64_t last = first->kernel_bytes;
     int unchanged = 0;
     while (out.rounds < kSettleRounds && unchanged < kSettledRounds) {
-        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);  // fails only on nohz_full
-        std::this_thread::sleep_for(kSettlePause);
+        // It waits for no grace period with one CPU online, and fails on nohz_full: a
+        // round then waits kSettlePauseAlone, a few grace periods of a loaded machine.
+        bool waited = syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0 &&
+                      std::thread::hardware_concurrency() > 1;
+        std::this_thread::sleep_for(waited ? kSettlePause : kSettlePauseAlone);
         ++out.rounds;
         auto now = cgroup.read_memory(&why);
         if (!now) return out;
@@ -144,7 +148,9 @@ ServerCostProbe::MemoryReading ServerCostProbe::read_memory() {
         RunCgroup& group;
         ~ThawOnExit() { group.thaw(); }
     } thaw{cgroup_};
-    if (!cgroup_.memory_path().empty() && attach_error_.empty()) {
+    if (!attach_error_.empty()) {
+        reading.freeze_error = "the server is not in the run's group: " + attach_error_;
+    } else if (!cgroup_.memory_path().empty()) {
         reading.frozen = cgroup_.freeze(kFreezeTimeout, &reading.freeze_error);
         if (reading.frozen) {
             Settling settling = settle_deferred_frees(cgroup_);
@@ -203,6 +209,11 @@ double ServerCostProbe::mark_end() {
     int64_t began = monotonic_now_ns();
     end_ = mark(TreeCounters::Edge::closing);
     return double(monotonic_now_ns() - began) / 1e9;
+}
+
+void ServerCostProbe::memory_not_read(std::string why) {
+    memory_.reset();
+    memory_why_ = std::move(why);
 }
 
 double ServerCostProbe::sample_memory() {
@@ -297,7 +308,8 @@ void put_value(json& cost, json& missing, const char* key, std::optional<double>
 
 void ServerCostProbe::put_memory(json& cost, json& sources, json& missing, uint64_t connections,
                                  const std::string& no_baseline) const {
-    const std::string not_after = "the server's memory was not read after the window";
+    const std::string not_after =
+        memory_why_.empty() ? "the server's memory was not read after the window" : memory_why_;
     const std::string not_before = no_baseline.empty() ? "no baseline was taken" : no_baseline;
     MemoryPart anon, kernel, socket;
     anon.after_why = kernel.after_why = socket.after_why = not_after;

@@ -34,6 +34,9 @@ class ServerCostProbe {
     double mark_end();
     // The tree's memory after the window (muxload still holds its connections); seconds taken.
     double sample_memory();
+    // The reading after the window is missing, or does not stand: why, for every memory
+    // figure that needs it.
+    void memory_not_read(std::string why);
 
     // muxload's measured window, CLOCK_REALTIME (its summary's window_start_unix_ns and
     // window_end_unix_ns), against which the readings' lag is given.
@@ -86,6 +89,7 @@ class ServerCostProbe {
     std::string cgroup_mode_error_;             // why the counters could not follow the cgroup
     TreeCounters counters_;
     std::optional<MemoryReading> baseline_, memory_;
+    std::string memory_why_;  // memory_not_read's
     std::optional<Edge> start_, end_;
 };
 
