@@ -7,7 +7,8 @@ targets=()
 case "$flavour" in
   release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
   # -O1 -g1: what the sanitizers recommend, line tables for their reports, and a much
-  # shorter compile than -O2 -g, which keeps CI inside its budget.
+  # shorter compile than -O2 -g, which keeps CI inside its budget (tests' own sources: -O0,
+  # tests/CMakeLists.txt).
   sanitize) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DMUXBENCH_SANITIZE=ON -DMUXBENCH_BUILD_MICROBENCH=OFF) ;;
   # ThreadSanitizer runs only the tests of the threaded models (see test.sh), so only what
   # they need is built.
