@@ -1,7 +1,7 @@
 // Why a separate muxload: the point's own muxload opens its connections as fast as the server
 // accepts them, so no instant of its ramp has exactly one open, and pausing it there would
 // change the ramp every point measures. A short run of the same binary with the point's
-// protocol and payload, and the same CPUs, costs about one process start and 20 ms per point
+// protocol and payload, and the same CPUs, costs about one process start and 50 ms per point
 // (0.15 s for io-uring).
 // The server keeps nothing of that connection but what a closed connection leaves (a fork
 // child exits, a thread ends and glibc keeps its stack for the next one), and the baseline
